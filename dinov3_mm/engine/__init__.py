@@ -1,0 +1,1 @@
+"""Training engine: hooks, optimizers and checkpoint compatibility."""

@@ -1,0 +1,86 @@
+"""Common behaviour of the DINOv3 backbones: pretrained loading and freezing."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+
+
+class DINOv3BackboneBase(BaseModule):
+    """Base class of the DINOv3 backbones.
+
+    The module layout of every subclass is the official one, so an official
+    ``.pth`` state dict loads without renaming. Subclasses provide the
+    translation to and from the Hugging Face layout and their own random
+    initialisation; this class turns ``init_cfg=dict(type='Pretrained',
+    checkpoint=...)`` into a strict, format-aware load that a later
+    ``init_weights()`` (for instance the Runner's) never overwrites.
+
+    Subclasses implement:
+        ``_init_random_weights()``: the official random initialisation.
+        ``state_dict_from_hf(state_dict)``: HF keys to ours (it may use the
+            instance for entries HF does not store, e.g. RoPE periods).
+        ``state_dict_to_hf(state_dict)``: our keys to HF.
+        ``hf_config()``: the ``config.json`` dict of the HF model.
+        ``_freeze_stages()``: apply ``frozen_stages``.
+    """
+
+    def init_weights(self) -> None:
+        """Load the pretrained checkpoint named by ``init_cfg``, or init randomly."""
+        if getattr(self, '_is_init', False):
+            return
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from .weights import load_pretrained
+            report = load_pretrained(
+                self,
+                cfg['checkpoint'],
+                strict=cfg.get('strict', True),
+                prefix=cfg.get('prefix'))
+            print_log(
+                f'{type(self).__name__}: {report}', logger='current')
+        elif cfg is None:
+            self._init_random_weights()
+        else:
+            super().init_weights()
+        self._is_init = True
+        self._freeze_stages()
+
+    def _init_random_weights(self) -> None:
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        raise NotImplementedError
+
+    def state_dict_from_hf(
+            self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Translate a Hugging Face state dict to this backbone's keys."""
+        raise NotImplementedError
+
+    def state_dict_to_hf(
+            self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Translate this backbone's state dict to the Hugging Face layout."""
+        raise NotImplementedError
+
+    def hf_config(self) -> dict:
+        """The Hugging Face ``config.json`` content describing this backbone."""
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> 'DINOv3BackboneBase':
+        """Set training mode, keeping frozen stages in eval mode."""
+        super().train(mode)
+        if mode:
+            self._freeze_stages()
+        return self
+
+    @staticmethod
+    def _freeze(module: Optional[torch.nn.Module]) -> None:
+        """Put ``module`` in eval mode and stop its gradients."""
+        if module is None:
+            return
+        if isinstance(module, torch.nn.Parameter):
+            module.requires_grad = False
+            return
+        module.eval()
+        for param in module.parameters():
+            param.requires_grad = False

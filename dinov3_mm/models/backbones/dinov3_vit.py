@@ -1,0 +1,693 @@
+"""DINOv3 Vision Transformer with the official module layout."""
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
+from torch import Tensor, nn
+
+from dinov3_mm.registry import MODELS
+from ..layers import (LayerScale, RopePositionEmbedding, SelfAttention,
+                      build_ffn, swiglu_hidden_size)
+from .base import DINOv3BackboneBase
+
+# Settings shared by every released DINOv3 ViT (the official hub constructors).
+_RELEASED = dict(
+    patch_size=16,
+    n_storage_tokens=4,
+    layerscale_init=1e-5,
+    mask_k_bias=True,
+    qkv_bias=True,
+    proj_bias=True,
+    ffn_bias=True,
+    norm_eps=1e-5,
+    rope_base=100.0,
+    untie_cls_and_patch_norms=False,
+    untie_global_and_local_cls_norm=False,
+)
+
+ARCH_ZOO: Dict[str, dict] = {
+    'small': dict(embed_dims=384, num_layers=12, num_heads=6, ffn_ratio=4.0,
+                  ffn_type='mlp'),
+    'small_plus': dict(embed_dims=384, num_layers=12, num_heads=6,
+                       ffn_ratio=6.0, ffn_type='swiglu'),
+    'base': dict(embed_dims=768, num_layers=12, num_heads=12, ffn_ratio=4.0,
+                 ffn_type='mlp'),
+    'large': dict(embed_dims=1024, num_layers=24, num_heads=16,
+                  ffn_ratio=4.0, ffn_type='mlp'),
+    'large_plus': dict(embed_dims=1024, num_layers=24, num_heads=16,
+                       ffn_ratio=6.0, ffn_type='swiglu'),
+    'huge_plus': dict(embed_dims=1280, num_layers=32, num_heads=20,
+                      ffn_ratio=6.0, ffn_type='swiglu'),
+    '7b': dict(embed_dims=4096, num_layers=40, num_heads=32, ffn_ratio=3.0,
+               ffn_type='swiglu64', untie_global_and_local_cls_norm=True),
+}
+ARCH_ZOO = {name: {**_RELEASED, **cfg} for name, cfg in ARCH_ZOO.items()}
+_REQUIRED_ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
+OUT_TYPES = ('raw', 'featmap', 'cls_token', 'cls_patch_avg')
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """Turn an arch name or dict into a complete settings dict.
+
+    Args:
+        arch (str | dict): A name of :data:`ARCH_ZOO` or a dict with at least
+            ``embed_dims``, ``num_layers`` and ``num_heads``; missing keys take
+            the released DINOv3 values (4 storage tokens, LayerScale 1e-5, ...).
+
+    Raises:
+        ValueError: Unknown name, missing keys or unknown keys.
+    """
+    if isinstance(arch, str):
+        key = arch.lower()
+        if key not in ARCH_ZOO:
+            raise ValueError(f'Unknown DINOv3ViT arch {arch!r}; expected one of '
+                             f'{sorted(ARCH_ZOO)} or a dict with keys '
+                             f'{list(_REQUIRED_ARCH_KEYS)}.')
+        return dict(ARCH_ZOO[key])
+    if not isinstance(arch, dict):
+        raise TypeError(f'arch must be a str or dict, got {type(arch)}.')
+    missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
+    if missing:
+        raise ValueError(f'Custom DINOv3ViT arch is missing keys {missing}.')
+    settings = dict(_RELEASED, ffn_ratio=4.0, ffn_type='mlp')
+    unknown = sorted(set(arch) - set(settings) - set(_REQUIRED_ARCH_KEYS))
+    if unknown:
+        raise ValueError(f'Unknown keys {unknown} in DINOv3ViT arch; valid '
+                         f'keys are {sorted(set(settings) | set(_REQUIRED_ARCH_KEYS))}.')
+    settings.update(arch)
+    return settings
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: attention and FFN, each with LayerScale.
+
+    Args:
+        dim (int): Token width.
+        num_heads (int): Attention heads.
+        ffn_ratio (float): FFN hidden width over ``dim``.
+        ffn_type (str): ``'mlp'`` or a SwiGLU variant.
+        layerscale_init (float, optional): LayerScale init; None disables it.
+        drop_path (float): Stochastic depth rate of this block.
+        norm_eps (float): LayerNorm epsilon.
+        qkv_bias, proj_bias, ffn_bias, mask_k_bias (bool): Bias switches.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 ffn_ratio: float,
+                 ffn_type: str,
+                 layerscale_init: Optional[float],
+                 drop_path: float,
+                 norm_eps: float,
+                 qkv_bias: bool,
+                 proj_bias: bool,
+                 ffn_bias: bool,
+                 mask_k_bias: bool):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = SelfAttention(
+            dim, num_heads, qkv_bias=qkv_bias, proj_bias=proj_bias,
+            mask_k_bias=mask_k_bias)
+        self.ls1 = (LayerScale(dim, layerscale_init)
+                    if layerscale_init else nn.Identity())
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = build_ffn(ffn_type, dim, ffn_ratio, bias=ffn_bias)
+        self.ls2 = (LayerScale(dim, layerscale_init)
+                    if layerscale_init else nn.Identity())
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, rope: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        x = self._add_residual(x, self.attn(self.norm1(x), rope), self.ls1)
+        return self._add_residual(x, self.mlp(self.norm2(x)), self.ls2)
+
+    def _add_residual(self, x: Tensor, branch: Tensor,
+                      layer_scale: nn.Module) -> Tensor:
+        """``x + drop_path(layer_scale(branch))``, fused when nothing is dropped."""
+        if (isinstance(layer_scale, LayerScale)
+                and (isinstance(self.drop_path, nn.Identity)
+                     or not self.training)):
+            return torch.addcmul(x, branch, layer_scale.gamma)
+        return x + self.drop_path(layer_scale(branch))
+
+
+@MODELS.register_module()
+class DINOv3ViT(DINOv3BackboneBase):
+    """DINOv3 Vision Transformer.
+
+    Module and parameter names follow the official ``DinoVisionTransformer``
+    so official checkpoints load strictly; Hugging Face checkpoints are
+    translated (see :meth:`state_dict_from_hf`).
+
+    Args:
+        arch (str | dict): ``'small'``, ``'small_plus'``, ``'base'``,
+            ``'large'``, ``'large_plus'``, ``'huge_plus'``, ``'7b'`` or a
+            custom dict (see :func:`resolve_arch`). Defaults to ``'base'``.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (int | Sequence[int]): Blocks whose outputs are returned
+            (negative counts from the end). Defaults to -1.
+        out_type (str): ``'featmap'`` (B, C, h, w patch map), ``'cls_token'``
+            (B, C), ``'cls_patch_avg'`` (B, 2C: class token and mean patch
+            token, the official linear-probe input) or ``'raw'`` (B, N, C, all
+            tokens). Defaults to ``'cls_token'``.
+        norm_outputs (bool): Apply the final norm to every returned block
+            output, like the official ``get_intermediate_layers(norm=True)``.
+            Defaults to True.
+        frozen_stages (int): Freeze the embeddings and the first
+            ``frozen_stages`` blocks; ``num_layers`` also freezes the final
+            norms (linear probing). -1 freezes nothing. Defaults to -1.
+        drop_path_rate (float): Stochastic depth, increasing linearly to this
+            value over the blocks. Defaults to 0.
+        with_cp (bool): Gradient checkpointing of every block while training.
+            Defaults to False.
+        rope_shift_coords, rope_jitter_coords, rope_rescale_coords (float,
+            optional): RoPE coordinate augmentations, applied only in training
+            mode. Off by default (DINOv3 pretraining used rescale 2).
+        rope_normalize_coords (str): ``'separate'`` (official), ``'min'`` or
+            ``'max'``.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
+            loads official, Hugging Face or dinov3_mm weights.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 out_type: str = 'cls_token',
+                 norm_outputs: bool = True,
+                 frozen_stages: int = -1,
+                 drop_path_rate: float = 0.0,
+                 with_cp: bool = False,
+                 rope_shift_coords: Optional[float] = None,
+                 rope_jitter_coords: Optional[float] = None,
+                 rope_rescale_coords: Optional[float] = None,
+                 rope_normalize_coords: str = 'separate',
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = s = resolve_arch(arch)
+        self.arch = arch if isinstance(arch, str) else 'custom'
+        self.embed_dims = s['embed_dims']
+        self.num_layers = s['num_layers']
+        self.num_heads = s['num_heads']
+        self.patch_size = s['patch_size']
+        self.n_storage_tokens = s['n_storage_tokens']
+        self.in_channels = in_channels
+        if out_type not in OUT_TYPES:
+            raise ValueError(f'Unknown out_type {out_type!r}; expected one of '
+                             f'{OUT_TYPES}.')
+        self.out_type = out_type
+        self.out_indices = self._normalise_indices(out_indices)
+        self.norm_outputs = norm_outputs
+        if not -1 <= frozen_stages <= self.num_layers:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_layers}]'
+                             f', got {frozen_stages}.')
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+
+        dim = self.embed_dims
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(
+            in_channels, dim, kernel_size=self.patch_size,
+            stride=self.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if self.n_storage_tokens > 0:
+            self.storage_tokens = nn.Parameter(
+                torch.zeros(1, self.n_storage_tokens, dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, dim))
+        self.rope_embed = RopePositionEmbedding(
+            dim,
+            self.num_heads,
+            base=s['rope_base'],
+            normalize_coords=rope_normalize_coords,
+            shift_coords=rope_shift_coords,
+            jitter_coords=rope_jitter_coords,
+            rescale_coords=rope_rescale_coords)
+        dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
+        self.blocks = nn.ModuleList([
+            Block(dim, self.num_heads, s['ffn_ratio'], s['ffn_type'],
+                  s['layerscale_init'], dpr[i], s['norm_eps'], s['qkv_bias'],
+                  s['proj_bias'], s['ffn_bias'], s['mask_k_bias'])
+            for i in range(self.num_layers)
+        ])
+        self.norm = nn.LayerNorm(dim, eps=s['norm_eps'])
+        self.cls_norm = (nn.LayerNorm(dim, eps=s['norm_eps'])
+                         if s['untie_cls_and_patch_norms'] else None)
+        self.local_cls_norm = (nn.LayerNorm(dim, eps=s['norm_eps'])
+                               if s['untie_global_and_local_cls_norm'] else
+                               None)
+        self._init_random_weights()
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ setup
+    def _normalise_indices(self, out_indices) -> List[int]:
+        indices = [out_indices] if isinstance(out_indices, int) else list(
+            out_indices)
+        result = []
+        for i in indices:
+            j = i + self.num_layers if i < 0 else i
+            if not 0 <= j < self.num_layers:
+                raise ValueError(f'out_indices entry {i} is out of range for '
+                                 f'{self.num_layers} blocks.')
+            result.append(j)
+        return result
+
+    def _init_random_weights(self) -> None:
+        """Official initialisation (``init_weights_vit``)."""
+        nn.init.normal_(self.cls_token, std=0.02)
+        if self.n_storage_tokens > 0:
+            nn.init.normal_(self.storage_tokens, std=0.02)
+        nn.init.zeros_(self.mask_token)
+        self.rope_embed.reset_parameters()
+        proj = self.patch_embed.proj
+        bound = (1 / (self.in_channels * self.patch_size**2))**0.5
+        nn.init.uniform_(proj.weight, -bound, bound)
+        nn.init.uniform_(proj.bias, -bound, bound)
+        for module in self.blocks.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.LayerNorm, LayerScale)):
+                module.reset_parameters()
+        for norm in (self.norm, self.cls_norm, self.local_cls_norm):
+            if norm is not None:
+                norm.reset_parameters()
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        for param in (self.cls_token, self.mask_token,
+                      getattr(self, 'storage_tokens', None)):
+            if param is not None:
+                param.requires_grad = False
+        self._freeze(self.patch_embed)
+        for block in self.blocks[:self.frozen_stages]:
+            self._freeze(block)
+        if self.frozen_stages == self.num_layers:
+            for norm in (self.norm, self.cls_norm, self.local_cls_norm):
+                self._freeze(norm)
+
+    def get_layer_depth(self, param_name: str,
+                        prefix: str = '') -> Tuple[int, int]:
+        """Layer id of a parameter for layer-wise learning-rate decay.
+
+        Embeddings get 0, block ``i`` gets ``i + 1`` and the final norms get
+        ``num_layers + 1``.
+
+        Args:
+            param_name (str): Parameter name, e.g. ``'backbone.blocks.3.attn.qkv.weight'``.
+            prefix (str): Prefix to strip first, e.g. ``'backbone.'``.
+
+        Returns:
+            tuple[int, int]: The layer id and the number of layer ids.
+        """
+        num_ids = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_ids - 1, num_ids
+        name = param_name[len(prefix):]
+        if name.split('.')[0] in ('cls_token', 'storage_tokens', 'mask_token',
+                                  'patch_embed', 'rope_embed'):
+            return 0, num_ids
+        match = re.match(r'blocks\.(\d+)\.', name)
+        if match:
+            return int(match.group(1)) + 1, num_ids
+        return num_ids - 1, num_ids
+
+    # ---------------------------------------------------------------- forward
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'DINOv3ViT expects (B, {self.in_channels}, H, W) input, got '
+                f'shape {tuple(x.shape)}.')
+        H, W = x.shape[-2:]
+        if H % self.patch_size or W % self.patch_size:
+            raise ValueError(
+                f'Input size {H}x{W} is not a multiple of the patch size '
+                f'{self.patch_size}; resize the image or pad it (the data '
+                f'preprocessor pads with pad_size_divisor={self.patch_size}).')
+
+    def prepare_tokens_with_masks(
+            self,
+            x: Tensor,
+            masks: Optional[Tensor] = None) -> Tuple[Tensor, Tuple[int, int]]:
+        """Embed patches and prepend the class and storage tokens.
+
+        Args:
+            x (Tensor): (B, C, H, W) images.
+            masks (Tensor, optional): (B, h*w) bool, True where a patch is
+                replaced by the mask token.
+
+        Returns:
+            tuple: Tokens (B, 1 + storage + h*w, C) and the grid ``(h, w)``.
+        """
+        self._check_input(x)
+        x = self.patch_embed.proj(x)
+        H, W = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        if masks is not None:
+            x = torch.where(masks.unsqueeze(-1),
+                            self.mask_token.to(x.dtype).unsqueeze(0), x)
+            cls_token = self.cls_token
+        else:
+            # keeps mask_token in the graph so DDP sees a gradient for it
+            cls_token = self.cls_token + 0 * self.mask_token
+        prefix = [cls_token.expand(x.shape[0], -1, -1)]
+        if self.n_storage_tokens > 0:
+            prefix.append(self.storage_tokens.expand(x.shape[0], -1, -1))
+        return torch.cat(prefix + [x], dim=1), (H, W)
+
+    def _run_blocks(self, x: Tensor, indices: Sequence[int],
+                    grid: Tuple[int, int]) -> List[Tensor]:
+        """Run the blocks up to the last wanted one; outputs in ``indices`` order."""
+        rope = self.rope_embed(*grid)
+        wanted, kept = set(indices), {}
+        for i, block in enumerate(self.blocks[:max(indices) + 1]):
+            if self.with_cp and self.training and x.requires_grad:
+                x = cp.checkpoint(block, x, rope, use_reentrant=False)
+            else:
+                x = block(x, rope)
+            if i in wanted:
+                kept[i] = x
+        return [kept[i] for i in indices]
+
+    def _norm_tokens(self, x: Tensor, cls_norm: Optional[nn.Module] = None) -> Tensor:
+        """Final norm of a token sequence, with the untied class norm if any."""
+        if cls_norm is None:
+            cls_norm = self.cls_norm
+        if cls_norm is None:
+            return self.norm(x)
+        n_prefix = self.n_storage_tokens + 1
+        return torch.cat(
+            (cls_norm(x[:, :n_prefix]), self.norm(x[:, n_prefix:])), dim=1)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Return one tensor per ``out_indices`` entry, shaped by ``out_type``."""
+        tokens, grid = self.prepare_tokens_with_masks(x)
+        outputs = self._run_blocks(tokens, self.out_indices, grid)
+        n_prefix = self.n_storage_tokens + 1
+        results = []
+        for out in outputs:
+            if self.norm_outputs:
+                out = self._norm_tokens(out)
+            if self.out_type == 'raw':
+                results.append(out)
+            elif self.out_type == 'cls_token':
+                results.append(out[:, 0])
+            elif self.out_type == 'cls_patch_avg':
+                results.append(
+                    torch.cat((out[:, 0], out[:, n_prefix:].mean(1)), dim=-1))
+            else:
+                patches = out[:, n_prefix:]
+                results.append(
+                    patches.transpose(1, 2).reshape(x.shape[0], -1, *grid))
+        return tuple(results)
+
+    def forward_features(
+        self,
+        x: Union[Tensor, List[Tensor]],
+        masks: Optional[Union[Tensor, List[Optional[Tensor]]]] = None
+    ) -> Union[Dict[str, Tensor], List[Dict[str, Tensor]]]:
+        """Official ``forward_features``: normalised class, storage and patch tokens.
+
+        Args:
+            x (Tensor | list[Tensor]): Images, or a list of image batches
+                (e.g. global and local crops).
+            masks (Tensor | list, optional): Patch masks per batch.
+
+        Returns:
+            dict | list[dict]: ``x_norm_clstoken``, ``x_storage_tokens``,
+            ``x_norm_patchtokens``, ``x_prenorm`` and ``masks``.
+        """
+        if isinstance(x, Tensor):
+            return self._features(x, masks, local_crops=False)
+        masks = masks if masks is not None else [None] * len(x)
+        # The official code norms the class token of the second list entry
+        # (the local crops) with ``local_cls_norm`` while training.
+        return [
+            self._features(xi, mi, local_crops=(i == 1))
+            for i, (xi, mi) in enumerate(zip(x, masks))
+        ]
+
+    def _features(self, x: Tensor, masks: Optional[Tensor],
+                  local_crops: bool) -> Dict[str, Tensor]:
+        tokens, grid = self.prepare_tokens_with_masks(x, masks)
+        out = self._run_blocks(tokens, [self.num_layers - 1], grid)[0]
+        n_prefix = self.n_storage_tokens + 1
+        cls_norm = None
+        if local_crops and self.training and self.local_cls_norm is not None:
+            cls_norm = self.local_cls_norm
+        normed = self._norm_tokens(out, cls_norm)
+        return {
+            'x_norm_clstoken': normed[:, 0],
+            'x_storage_tokens': normed[:, 1:n_prefix],
+            'x_norm_patchtokens': normed[:, n_prefix:],
+            'x_prenorm': out,
+            'masks': masks,
+        }
+
+    def get_intermediate_layers(
+        self,
+        x: Tensor,
+        n: Union[int, Sequence[int]] = 1,
+        reshape: bool = False,
+        return_class_token: bool = False,
+        return_extra_tokens: bool = False,
+        norm: bool = True,
+    ) -> tuple:
+        """Official ``get_intermediate_layers``.
+
+        Args:
+            x (Tensor): (B, C, H, W) images.
+            n (int | Sequence[int]): The last ``n`` blocks, or block indices.
+            reshape (bool): Return patch tokens as (B, C, h, w) maps.
+            return_class_token (bool): Also return the class token.
+            return_extra_tokens (bool): Also return the storage tokens.
+            norm (bool): Apply the final norm(s).
+
+        Returns:
+            tuple: Per block, the patch tokens, or a tuple of (patches,
+            [class token], [storage tokens]).
+        """
+        indices = (list(range(self.num_layers - n, self.num_layers))
+                   if isinstance(n, int) else self._normalise_indices(n))
+        tokens, grid = self.prepare_tokens_with_masks(x)
+        outputs = self._run_blocks(tokens, indices, grid)
+        if norm:
+            outputs = [self._norm_tokens(out) for out in outputs]
+        n_prefix = self.n_storage_tokens + 1
+        class_tokens = [out[:, 0] for out in outputs]
+        extra_tokens = [out[:, 1:n_prefix] for out in outputs]
+        patches = [out[:, n_prefix:] for out in outputs]
+        if reshape:
+            patches = [
+                p.reshape(x.shape[0], *grid, -1).permute(0, 3, 1,
+                                                         2).contiguous()
+                for p in patches
+            ]
+        parts = [patches]
+        if return_class_token:
+            parts.append(class_tokens)
+        if return_extra_tokens:
+            parts.append(extra_tokens)
+        if len(parts) == 1:
+            return tuple(patches)
+        return tuple(zip(*parts))
+
+    # ---------------------------------------------------- Hugging Face layout
+    def hf_config(self) -> dict:
+        """``config.json`` of the equivalent ``transformers.DINOv3ViTModel``."""
+        s = self.arch_settings
+        if self.cls_norm is not None:
+            raise ValueError('Hugging Face DINOv3ViTModel has no untied class '
+                             'norm (untie_cls_and_patch_norms=True).')
+        gated = s['ffn_type'] != 'mlp'
+        hidden = int(self.embed_dims * s['ffn_ratio'])
+        if gated:
+            hidden = self.blocks[0].mlp.w1.out_features
+        return dict(
+            model_type='dinov3_vit',
+            architectures=['DINOv3ViTModel'],
+            patch_size=self.patch_size,
+            hidden_size=self.embed_dims,
+            intermediate_size=hidden,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            hidden_act='silu' if gated else 'gelu',
+            layer_norm_eps=s['norm_eps'],
+            rope_theta=s['rope_base'],
+            image_size=224,
+            num_channels=self.in_channels,
+            query_bias=s['qkv_bias'],
+            key_bias=s['qkv_bias'] and not s['mask_k_bias'],
+            value_bias=s['qkv_bias'],
+            proj_bias=s['proj_bias'],
+            mlp_bias=s['ffn_bias'],
+            layerscale_value=s['layerscale_init'] or 1.0,
+            use_gated_mlp=gated,
+            num_register_tokens=self.n_storage_tokens,
+            pos_embed_shift=self.rope_embed.shift_coords,
+            pos_embed_jitter=self.rope_embed.jitter_coords,
+            pos_embed_rescale=self.rope_embed.rescale_coords,
+        )
+
+    @staticmethod
+    def arch_from_hf_config(config: dict) -> Union[str, dict]:
+        """The arch (a zoo name when one matches) of a HF ``config.json``.
+
+        Args:
+            config (dict): Parsed ``config.json`` of a ``dinov3_vit`` model.
+        """
+        dim = config['hidden_size']
+        hidden = config['intermediate_size']
+        gated = config.get('use_gated_mlp', False)
+        ratio = hidden * 1.5 / dim if gated else hidden / dim
+        ffn_type = 'swiglu' if gated else 'mlp'
+        if gated and swiglu_hidden_size(int(dim * ratio)) != hidden:
+            raise ValueError(f'Cannot express SwiGLU width {hidden} for dim '
+                             f'{dim} with the official rounding.')
+        arch = dict(
+            embed_dims=dim,
+            num_layers=config['num_hidden_layers'],
+            num_heads=config['num_attention_heads'],
+            ffn_ratio=ratio,
+            ffn_type=ffn_type,
+            patch_size=config.get('patch_size', 16),
+            n_storage_tokens=config.get('num_register_tokens', 0),
+            layerscale_init=config.get('layerscale_value', 1.0),
+            mask_k_bias=(config.get('query_bias', True)
+                         and not config.get('key_bias', False)),
+            qkv_bias=config.get('query_bias', True),
+            proj_bias=config.get('proj_bias', True),
+            ffn_bias=config.get('mlp_bias', True),
+            norm_eps=config.get('layer_norm_eps', 1e-5),
+            rope_base=config.get('rope_theta', 100.0),
+        )
+        for name, zoo in ARCH_ZOO.items():
+            same = all(zoo[k] == v for k, v in arch.items()
+                       if k not in ('ffn_type', 'layerscale_init'))
+            if same and zoo['ffn_type'].startswith(ffn_type):
+                return name
+        return arch
+
+    def state_dict_from_hf(
+            self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Translate a Hugging Face ``DINOv3ViTModel`` state dict to ours.
+
+        Keys may carry the transformers-v5 ``model.`` prefix. Entries HF does
+        not store are filled from this module: the RoPE periods, the key-bias
+        mask, a zero key bias, and ``local_cls_norm`` (a copy of the final
+        norm; it is only used for local crops in self-supervised training).
+        """
+        sd = {re.sub(r'^model\.(?=layer\.)', '', k): v
+              for k, v in state_dict.items()}
+        out: Dict[str, Tensor] = {}
+        simple = {
+            'embeddings.cls_token': 'cls_token',
+            'embeddings.register_tokens': 'storage_tokens',
+            'embeddings.patch_embeddings.weight': 'patch_embed.proj.weight',
+            'embeddings.patch_embeddings.bias': 'patch_embed.proj.bias',
+            'norm.weight': 'norm.weight',
+            'norm.bias': 'norm.bias',
+        }
+        for src, dst in simple.items():
+            if src in sd:
+                out[dst] = sd.pop(src)
+        if 'embeddings.mask_token' in sd:
+            out['mask_token'] = sd.pop('embeddings.mask_token').reshape(1, -1)
+        ffn_map = (_HF_SWIGLU if self.arch_settings['ffn_type'] != 'mlp' else
+                   _HF_MLP)
+        for i in range(self.num_layers):
+            src, dst = f'layer.{i}.', f'blocks.{i}.'
+            for hf_name, name in {**_HF_BLOCK, **ffn_map}.items():
+                if src + hf_name in sd:
+                    out[dst + name] = sd.pop(src + hf_name)
+            qkv = [sd.pop(f'{src}attention.{p}_proj.weight', None)
+                   for p in 'qkv']
+            if all(t is not None for t in qkv):
+                out[dst + 'attn.qkv.weight'] = torch.cat(qkv)
+            biases = [sd.pop(f'{src}attention.{p}_proj.bias', None)
+                      for p in 'qkv']
+            if self.arch_settings['qkv_bias'] and biases[0] is not None:
+                if biases[1] is None:
+                    biases[1] = torch.zeros_like(biases[0])
+                out[dst + 'attn.qkv.bias'] = torch.cat(biases)
+        own = self.state_dict()
+        for key in own:
+            if key.endswith('bias_mask') or key == 'rope_embed.periods':
+                out[key] = own[key].clone()
+        if self.local_cls_norm is not None and 'norm.weight' in out:
+            out['local_cls_norm.weight'] = out['norm.weight'].clone()
+            out['local_cls_norm.bias'] = out['norm.bias'].clone()
+        out.update(sd)  # leftovers surface as unexpected keys
+        return out
+
+    def state_dict_to_hf(
+            self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Translate our state dict to the Hub layout of ``DINOv3ViTModel``.
+
+        The key bias (masked to zero) and derived buffers are dropped, as is
+        ``local_cls_norm``, which inference never uses.
+        """
+        if any(k.startswith('cls_norm.') for k in state_dict):
+            raise ValueError('Hugging Face DINOv3ViTModel has no untied class '
+                             'norm; this checkpoint cannot be expressed in it.')
+        sd = dict(state_dict)
+        out: Dict[str, Tensor] = {
+            'embeddings.cls_token': sd['cls_token'],
+            'embeddings.mask_token': sd['mask_token'].reshape(1, 1, -1),
+            'embeddings.patch_embeddings.weight': sd['patch_embed.proj.weight'],
+            'embeddings.patch_embeddings.bias': sd['patch_embed.proj.bias'],
+            'norm.weight': sd['norm.weight'],
+            'norm.bias': sd['norm.bias'],
+        }
+        if 'storage_tokens' in sd:
+            out['embeddings.register_tokens'] = sd['storage_tokens']
+        ffn_map = (_HF_SWIGLU if self.arch_settings['ffn_type'] != 'mlp' else
+                   _HF_MLP)
+        layerscale = self.arch_settings['layerscale_init']
+        for i in range(self.num_layers):
+            src, dst = f'blocks.{i}.', f'layer.{i}.'
+            for hf_name, name in {**_HF_BLOCK, **ffn_map}.items():
+                if src + name in sd:
+                    out[dst + hf_name] = sd[src + name]
+            if not layerscale:
+                for j in (1, 2):
+                    out[f'{dst}layer_scale{j}.lambda1'] = torch.ones(
+                        self.embed_dims)
+            for p, t in zip('qkv', sd[src + 'attn.qkv.weight'].chunk(3)):
+                out[f'{dst}attention.{p}_proj.weight'] = t
+            if src + 'attn.qkv.bias' in sd:
+                bias = sd[src + 'attn.qkv.bias'].chunk(3)
+                keep = 'qv' if self.arch_settings['mask_k_bias'] else 'qkv'
+                for p, t in zip('qkv', bias):
+                    if p in keep:
+                        out[f'{dst}attention.{p}_proj.bias'] = t
+        return {k: v.contiguous() for k, v in out.items()}
+
+
+_HF_BLOCK = {
+    'norm1.weight': 'norm1.weight',
+    'norm1.bias': 'norm1.bias',
+    'norm2.weight': 'norm2.weight',
+    'norm2.bias': 'norm2.bias',
+    'attention.o_proj.weight': 'attn.proj.weight',
+    'attention.o_proj.bias': 'attn.proj.bias',
+    'layer_scale1.lambda1': 'ls1.gamma',
+    'layer_scale2.lambda1': 'ls2.gamma',
+}
+_HF_MLP = {
+    'mlp.up_proj.weight': 'mlp.fc1.weight',
+    'mlp.up_proj.bias': 'mlp.fc1.bias',
+    'mlp.down_proj.weight': 'mlp.fc2.weight',
+    'mlp.down_proj.bias': 'mlp.fc2.bias',
+}
+_HF_SWIGLU = {
+    'mlp.gate_proj.weight': 'mlp.w1.weight',
+    'mlp.gate_proj.bias': 'mlp.w1.bias',
+    'mlp.up_proj.weight': 'mlp.w2.weight',
+    'mlp.up_proj.bias': 'mlp.w2.bias',
+    'mlp.down_proj.weight': 'mlp.w3.weight',
+    'mlp.down_proj.bias': 'mlp.w3.bias',
+}
