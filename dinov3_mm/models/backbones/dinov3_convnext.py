@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
 from dinov3_mm.registry import MODELS
@@ -22,53 +23,11 @@ from .base import DINOv3BackboneBase
 NUM_STAGES = 4
 
 
-def drop_path(x: Tensor,
-              drop_prob: float = 0.,
-              training: bool = False) -> Tensor:
-    """Stochastic depth per sample, as in the official implementation.
-
-    Args:
-        x (Tensor): Residual branch output, batch first.
-        drop_prob (float): Probability to drop a sample's branch.
-            Defaults to 0.
-        training (bool): Drop only in training mode. Defaults to False.
-
-    Returns:
-        Tensor: ``x`` with dropped samples zeroed and the others rescaled.
-    """
-    if drop_prob == 0. or not training:
-        return x
-    keep_prob = 1 - drop_prob
-    shape = (x.shape[0], ) + (1, ) * (x.ndim - 1)
-    random_tensor = keep_prob + torch.rand(
-        shape, dtype=x.dtype, device=x.device)
-    random_tensor.floor_()
-    return x.div(keep_prob) * random_tensor
-
-
 def _same_values(a: Tensor, b: Tensor) -> bool:
     """Whether two state-dict entries hold equal values (meta: assumed)."""
     if a is b or a.is_meta or b.is_meta:
         return True
     return a.shape == b.shape and torch.equal(a, b.to(a.device, a.dtype))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth on the residual branch.
-
-    Args:
-        drop_prob (float): Probability to drop a sample's branch.
-    """
-
-    def __init__(self, drop_prob: float) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        return drop_path(x, self.drop_prob, self.training)
-
-    def extra_repr(self) -> str:
-        return f'drop_prob={self.drop_prob}'
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -326,6 +285,36 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
         if not result:
             raise ValueError(f'{name} must not be empty.')
         return tuple(sorted(result))
+
+    @classmethod
+    def arch_from_state_dict(cls, state_dict: Dict[str, Tensor]) -> Union[str, dict]:
+        """The arch (a zoo name when one matches) of an official state dict."""
+        try:
+            dims = [
+                state_dict[f'stages.{i}.0.dwconv.weight'].shape[0]
+                for i in range(NUM_STAGES)
+            ]
+        except KeyError as exc:
+            raise ValueError(
+                f'Not a DINOv3 ConvNeXt state dict: no {exc}.') from exc
+        depths = [
+            len({k.split('.')[2] for k in state_dict
+                 if k.startswith(f'stages.{i}.')}) for i in range(NUM_STAGES)
+        ]
+        return cls._match_zoo(depths, dims)
+
+    @classmethod
+    def arch_from_hf_config(cls, config: dict) -> Union[str, dict]:
+        """The arch of a ``dinov3_convnext`` ``config.json``."""
+        return cls._match_zoo(list(config['depths']),
+                              list(config['hidden_sizes']))
+
+    @classmethod
+    def _match_zoo(cls, depths: List[int], dims: List[int]) -> Union[str, dict]:
+        for name, zoo in cls.arch_zoo.items():
+            if zoo['depths'] == depths and zoo['dims'] == dims:
+                return name
+        return dict(depths=depths, dims=dims)
 
     @staticmethod
     def _fill_norm_alias(module: nn.Module, state_dict: dict, prefix: str,

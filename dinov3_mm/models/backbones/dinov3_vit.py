@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from dinov3_mm.registry import MODELS
 from ..layers import (LayerScale, RopePositionEmbedding, SelfAttention,
                       build_ffn, swiglu_hidden_size)
+from ..layers.ffn import SWIGLU_ALIGN
 from .base import DINOv3BackboneBase
 
 # Settings shared by every released DINOv3 ViT (the official hub constructors).
@@ -568,6 +569,53 @@ class DINOv3ViT(DINOv3BackboneBase):
             same = all(zoo[k] == v for k, v in arch.items()
                        if k not in ('ffn_type', 'layerscale_init'))
             if same and zoo['ffn_type'].startswith(ffn_type):
+                return name
+        return arch
+
+    @staticmethod
+    def arch_from_state_dict(state_dict: Dict[str, Tensor]) -> Union[str, dict]:
+        """The arch (a zoo name when one matches) of an official state dict.
+
+        The head count comes from the RoPE periods (``head_dim / 4`` of them).
+
+        Args:
+            state_dict (dict): Official / dinov3_mm backbone keys.
+        """
+        try:
+            dim = state_dict['cls_token'].shape[-1]
+            head_dim = 4 * state_dict['rope_embed.periods'].numel()
+        except KeyError as exc:
+            raise ValueError(f'Not a DINOv3 ViT state dict: no {exc}.') from exc
+        depth = 1 + max(
+            int(k.split('.')[1]) for k in state_dict if k.startswith('blocks.'))
+        swiglu = 'blocks.0.mlp.w1.weight' in state_dict
+        hidden = state_dict['blocks.0.mlp.w1.weight' if swiglu else
+                            'blocks.0.mlp.fc1.weight'].shape[0]
+        storage = state_dict.get('storage_tokens')
+        arch = dict(
+            embed_dims=dim,
+            num_layers=depth,
+            num_heads=dim // head_dim,
+            ffn_ratio=hidden * 1.5 / dim if swiglu else hidden / dim,
+            ffn_type='swiglu' if swiglu else 'mlp',
+            patch_size=state_dict['patch_embed.proj.weight'].shape[-1],
+            n_storage_tokens=0 if storage is None else storage.shape[1],
+            mask_k_bias='blocks.0.attn.qkv.bias_mask' in state_dict,
+            qkv_bias='blocks.0.attn.qkv.bias' in state_dict,
+            untie_cls_and_patch_norms='cls_norm.weight' in state_dict,
+            untie_global_and_local_cls_norm='local_cls_norm.weight' in
+            state_dict,
+        )
+        if 'blocks.0.ls1.gamma' not in state_dict:
+            arch['layerscale_init'] = None
+        for name, zoo in ARCH_ZOO.items():
+            zoo_hidden = int(zoo['embed_dims'] * zoo['ffn_ratio'])
+            if zoo['ffn_type'] != 'mlp':
+                align = SWIGLU_ALIGN[zoo['ffn_type']]
+                zoo_hidden = swiglu_hidden_size(zoo_hidden, align)
+            same = all(zoo[k] == arch[k] for k in arch
+                       if k not in ('ffn_ratio', 'ffn_type'))
+            if same and zoo_hidden == hidden and (zoo['ffn_type'] == 'mlp') != swiglu:
                 return name
         return arch
 

@@ -328,3 +328,88 @@ def save_backbone(model: nn.Module, path: str, fmt: str) -> str:
 def _write_json(obj: dict, path: str) -> None:
     with open(path, 'w') as f:
         json.dump(obj, f, indent=2)
+
+
+def _backbone_classes() -> Dict[str, type]:
+    from .dinov3_convnext import DINOv3ConvNeXt
+    from .dinov3_vit import DINOv3ViT
+    return {'DINOv3ViT': DINOv3ViT, 'DINOv3ConvNeXt': DINOv3ConvNeXt}
+
+
+_HF_MODEL_TYPES = {'dinov3_vit': 'DINOv3ViT', 'dinov3_convnext': 'DINOv3ConvNeXt'}
+
+
+def backbone_cfg_for_checkpoint(ckpt: Checkpoint,
+                                backbone: Optional[str] = None,
+                                arch=None) -> dict:
+    """The backbone config (``type`` and ``arch``) a checkpoint was made for.
+
+    Uses, in order: the given ``backbone``/``arch``, a HF ``config.json``, the
+    ``meta`` of a dinov3_mm checkpoint, and finally the tensor shapes.
+
+    Args:
+        ckpt (Checkpoint): From :func:`read_checkpoint`.
+        backbone (str, optional): ``'DINOv3ViT'`` or ``'DINOv3ConvNeXt'``.
+        arch (str | dict, optional): Arch name or dict.
+
+    Raises:
+        CheckpointError: The backbone type cannot be determined.
+    """
+    classes = _backbone_classes()
+    config = ckpt.hf_config or {}
+    if backbone is None and config.get('model_type') in _HF_MODEL_TYPES:
+        backbone = _HF_MODEL_TYPES[config['model_type']]
+    state_dict = _strip_prefix(ckpt.state_dict, None)
+    if backbone is None:
+        keys = set(state_dict)
+        if any(k.startswith(('blocks.', 'layer.', 'model.layer.')) for k in keys):
+            backbone = 'DINOv3ViT'
+        elif any(k.startswith(('downsample_layers.', 'stages.', 'model.stages.'))
+                 for k in keys):
+            backbone = 'DINOv3ConvNeXt'
+        else:
+            raise CheckpointError(
+                f'Cannot tell which backbone {ckpt.path} belongs to; pass the '
+                f'backbone type ({sorted(classes)}) and arch explicitly.')
+    if backbone not in classes:
+        raise CheckpointError(f'Unknown backbone {backbone!r}; expected one '
+                              f'of {sorted(classes)}.')
+    cls = classes[backbone]
+    if arch is None:
+        if config:
+            arch = cls.arch_from_hf_config(config)
+        elif ckpt.layout == 'native':
+            arch = cls.arch_from_state_dict(state_dict)
+        else:
+            raise CheckpointError(
+                f'{ckpt.path} is a Hugging Face state dict without its '
+                f'config.json; pass the arch explicitly.')
+    return dict(type=backbone, arch=arch)
+
+
+def convert_checkpoint(src: str,
+                       dst: str,
+                       to: str,
+                       backbone: Optional[str] = None,
+                       arch=None) -> Tuple[str, dict]:
+    """Convert a backbone checkpoint between the official, HF and dinov3_mm formats.
+
+    The weights pass through a real backbone loaded strictly, so a converted
+    file is known to load.
+
+    Args:
+        src (str): Any readable checkpoint (see :func:`read_checkpoint`).
+        dst (str): Output file (``official``/``dinov3_mm``) or directory
+            (``hf``).
+        to (str): Target format, one of :data:`FORMATS`.
+        backbone (str, optional): Backbone type when it cannot be inferred.
+        arch (str | dict, optional): Arch when it cannot be inferred.
+
+    Returns:
+        tuple[str, dict]: The path written and the backbone config used.
+    """
+    ckpt = read_checkpoint(src)
+    cfg = backbone_cfg_for_checkpoint(ckpt, backbone, arch)
+    model = _backbone_classes()[cfg['type']](arch=cfg['arch'])
+    load_pretrained(model, src, strict=True)
+    return save_backbone(model, dst, to), cfg

@@ -1,0 +1,43 @@
+"""Convert DINOv3 backbone weights between official, Hugging Face and dinov3_mm.
+
+Examples::
+
+    python tools/convert_checkpoint.py dinov3_vits16_pretrain_lvd1689m.pth \
+        work_dirs/vits16_hf --to hf
+    python tools/convert_checkpoint.py path/to/hf_model_dir vits16.pth \
+        --to official
+"""
+import argparse
+import ast
+import sys
+
+from dinov3_mm.models.backbones.weights import FORMATS, convert_checkpoint
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official .pth, dinov3_mm .pth, '
+                        '.safetensors file or Hugging Face model directory')
+    parser.add_argument('dst', help='output file, or directory for --to hf')
+    parser.add_argument('--to', required=True, choices=FORMATS)
+    parser.add_argument('--backbone', choices=['DINOv3ViT', 'DINOv3ConvNeXt'],
+                        help='backbone type (inferred when omitted)')
+    parser.add_argument('--arch', help='arch name, or a Python dict literal '
+                        '(inferred when omitted)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    arch = args.arch
+    if arch is not None and arch.lstrip().startswith('{'):
+        arch = ast.literal_eval(arch)
+    path, cfg = convert_checkpoint(args.src, args.dst, args.to,
+                                   backbone=args.backbone, arch=arch)
+    print(f'Wrote {args.to} checkpoint of {cfg["type"]}(arch={cfg["arch"]!r}) '
+          f'to {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
