@@ -132,7 +132,8 @@ def register_safe_globals() -> None:
     serialization = torch.serialization
     if not hasattr(serialization, 'add_safe_globals'):
         return
-    current = serialization.get_safe_globals()
+    get_safe_globals = getattr(serialization, 'get_safe_globals', list)
+    current = get_safe_globals()
     missing = [g for g in mmengine_safe_globals() if g not in current]
     if missing:
         serialization.add_safe_globals(missing)

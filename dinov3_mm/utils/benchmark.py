@@ -146,9 +146,11 @@ def benchmark_vit_vs_hf(arch: str,
     for fn in fns.values():
         _time(fn, x, 2, device, cast)  # warm-up
     times: Dict[str, List[float]] = {'ours': [], 'hf': []}
+    order = list(fns)
     for _ in range(rounds):
-        for name, fn in fns.items():
-            times[name].append(_time(fn, x, iters, device, cast))
+        for name in order:
+            times[name].append(_time(fns[name], x, iters, device, cast))
+        order.reverse()  # neither model always runs first
     median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
     row = dict(
         arch=arch,

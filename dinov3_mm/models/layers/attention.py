@@ -5,9 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .linear import Linear, linear
 
 
-class LinearKMaskedBias(nn.Linear):
+
+class LinearKMaskedBias(Linear):
     """qkv projection whose key third has its bias masked to zero.
 
     The mask is a persistent buffer (``bias_mask``) exactly as in the official
@@ -34,10 +36,9 @@ class LinearKMaskedBias(nn.Linear):
             self.bias_mask.copy_(self._key_mask())
 
     def forward(self, x: Tensor) -> Tensor:
-        bias = self.bias
-        if bias is not None:
-            bias = bias * self.bias_mask.to(bias.dtype)
-        return F.linear(x, self.weight, bias)
+        if self.bias is None:
+            return linear(x, self)
+        return linear(x, self, bias=self.bias * self.bias_mask.to(self.bias.dtype))
 
 
 class SelfAttention(nn.Module):
@@ -71,10 +72,10 @@ class SelfAttention(nn.Module):
             raise ValueError(f'embed dim {dim} is not divisible by '
                              f'num_heads {num_heads}.')
         self.num_heads = num_heads
-        linear = LinearKMaskedBias if mask_k_bias else nn.Linear
-        self.qkv = linear(dim, dim * 3, bias=qkv_bias)
+        qkv_class = LinearKMaskedBias if mask_k_bias else Linear
+        self.qkv = qkv_class(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.proj = Linear(dim, dim, bias=proj_bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self,

@@ -2,9 +2,14 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .linear import Linear, linear
+
 
 class Mlp(nn.Module):
-    """Two-layer GELU MLP (``fc1`` -> GELU -> ``fc2``).
+    """Two-layer GELU MLP (``fc1`` -> exact GELU -> ``fc2``).
+
+    The GELU is fused into ``fc1`` on the CPU inference path (see
+    :mod:`.linear`).
 
     Args:
         in_features (int): Input width.
@@ -19,13 +24,12 @@ class Mlp(nn.Module):
                  bias: bool = True,
                  drop: float = 0.0):
         super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features, bias=bias)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_features, in_features, bias=bias)
+        self.fc1 = Linear(in_features, hidden_features, bias=bias)
+        self.fc2 = Linear(hidden_features, in_features, bias=bias)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        return self.drop(self.fc2(self.drop(linear(x, self.fc1, gelu=True))))
 
 
 def swiglu_hidden_size(hidden_features: int, align_to: int = 8) -> int:
@@ -59,9 +63,9 @@ class SwiGLUFFN(nn.Module):
                  drop: float = 0.0):
         super().__init__()
         hidden = swiglu_hidden_size(hidden_features, align_to)
-        self.w1 = nn.Linear(in_features, hidden, bias=bias)
-        self.w2 = nn.Linear(in_features, hidden, bias=bias)
-        self.w3 = nn.Linear(hidden, in_features, bias=bias)
+        self.w1 = Linear(in_features, hidden, bias=bias)
+        self.w2 = Linear(in_features, hidden, bias=bias)
+        self.w3 = Linear(hidden, in_features, bias=bias)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,47 @@
+"""The oneDNN inference path of linear layers agrees with F.linear."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dinov3_mm.models.layers import Linear, linear
+from dinov3_mm.models.layers.linear import ONEDNN_LINEAR
+
+pytestmark = pytest.mark.skipif(
+    not ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernel')
+
+
+@pytest.mark.parametrize('gelu', [False, True])
+def test_fast_path_matches_reference_fp32(gelu):
+    layer = Linear(48, 80)
+    x = torch.randn(2, 7, 48)
+    ref = F.linear(x, layer.weight, layer.bias)
+    ref = F.gelu(ref) if gelu else ref
+    with torch.no_grad():
+        out = linear(x, layer, gelu=gelu)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_autocast_bf16_uses_cached_weight_and_tracks_updates():
+    layer = Linear(48, 80)
+    x = torch.randn(3, 48)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        first = linear(x, layer)
+        ref = F.linear(x, layer.weight, layer.bias)
+        cached = layer._cast_cache['weight'][1]
+        linear(x, layer)
+        assert layer._cast_cache['weight'][1] is cached
+        layer.weight.mul_(2)  # an optimizer step or load_state_dict
+        second = linear(x, layer)
+        assert layer._cast_cache['weight'][1] is not cached
+    assert first.dtype == ref.dtype == torch.bfloat16
+    assert torch.allclose(first.float(), ref.float(), atol=0.05)
+    assert not torch.allclose(first.float(), second.float(), atol=0.05)
+
+
+def test_autograd_takes_the_differentiable_path():
+    layer = Linear(8, 4)
+    x = torch.randn(2, 8, requires_grad=True)
+    linear(x, layer, gelu=True).sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
+    assert '_cast_cache' not in layer.__dict__
