@@ -18,6 +18,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
 from dinov3_mm.registry import MODELS
+from ..layers import Linear, linear
 from .base import DINOv3BackboneBase
 
 NUM_STAGES = 4
@@ -74,9 +75,8 @@ class ConvNeXtBlock(nn.Module):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, 4 * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.pwconv1 = Linear(dim, 4 * dim)
+        self.pwconv2 = Linear(4 * dim, dim)
         self.layer_scale_init_value = layer_scale_init_value
         self.gamma = (
             nn.Parameter(layer_scale_init_value * torch.ones(dim))
@@ -87,7 +87,7 @@ class ConvNeXtBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
         x = self.dwconv(x).permute(0, 2, 3, 1)
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
+        x = self.pwconv2(linear(self.norm(x), self.pwconv1, gelu=True))
         if self.gamma is not None:
             x = self.gamma * x
         x = x.permute(0, 3, 1, 2)
