@@ -100,8 +100,8 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
 
     Equivalent to casting to the tables' dtype, ``x * cos +
     rotate_half(x) * sin`` and casting back, but computed on the two halves
-    of the head dimension (the tables repeat across them), which saves the
-    negation and a concatenation.
+    of the head dimension (the tables repeat across them) and written straight
+    into the output, which saves the negation and the concatenations.
 
     Args:
         qk (Tensor): ``[2, B, heads, N, head_dim]`` queries and keys.
@@ -118,8 +118,10 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
                          f'{qk.shape[-2]} tokens were given.')
     half = qk.shape[-1] // 2
     sin, cos = sin[:, :half], cos[:, :half]
-    x1 = qk[..., prefix:, :half].to(sin.dtype)
-    x2 = qk[..., prefix:, half:].to(sin.dtype)
-    patches = torch.cat((torch.addcmul(x1 * cos, x2, sin, value=-1),
-                         torch.addcmul(x2 * cos, x1, sin)), dim=-1)
-    return torch.cat((qk[..., :prefix, :], patches.to(qk.dtype)), dim=-2)
+    x1, x2 = qk[..., prefix:, :half], qk[..., prefix:, half:]
+    out = torch.empty(qk.shape, dtype=qk.dtype, device=qk.device)
+    out[..., :prefix, :] = qk[..., :prefix, :]
+    # type promotion computes these in the tables' dtype (fp32)
+    out[..., prefix:, :half] = torch.addcmul(x1 * cos, x2, sin, value=-1)
+    out[..., prefix:, half:] = torch.addcmul(x2 * cos, x1, sin)
+    return out

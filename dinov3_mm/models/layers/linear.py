@@ -4,8 +4,8 @@ Outside autograd (``torch.no_grad``/``inference_mode``, or frozen weights and
 inputs), a linear layer on the CPU runs through oneDNN's fused
 linear-pointwise kernel, which is markedly faster than ``addmm`` here (AVX-512
 and AMX) and applies the exact (erf) GELU in the same pass. Under CPU autocast
-the weights are cast once and cached per weight version, like autocast's own
-cache but across autocast regions. Anything else takes ``F.linear``.
+the weights are cast once, reordered into oneDNN's blocked layout and cached
+per weight version (like autocast's own cache, but across autocast regions). Anything else takes ``F.linear``.
 """
 from typing import Optional
 
@@ -18,7 +18,8 @@ _FAST_DTYPES = (torch.float32, torch.bfloat16)
 
 def _onednn_available() -> bool:
     return (torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, '_linear_pointwise'))
+            and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+            and hasattr(torch.ops.mkldnn, '_reorder_linear_weight'))
 
 
 ONEDNN_LINEAR = _onednn_available()
@@ -38,16 +39,14 @@ def _fast_path(x: Tensor, weight: Tensor) -> bool:
     return x.dtype in _FAST_DTYPES and _compute_dtype(x) in _FAST_DTYPES
 
 
-def _cast_cached(layer: nn.Module, name: str, tensor: Tensor,
-                 dtype: torch.dtype) -> Tensor:
-    """``tensor.to(dtype)``, kept on ``layer`` until the tensor changes."""
-    if tensor.dtype == dtype:
-        return tensor
-    key = (name, dtype, tensor.data_ptr(), tensor._version)
+def _cached(layer: nn.Module, name: str, tensor: Tensor, dtype: torch.dtype,
+            make) -> Tensor:
+    """``make()`` (a cast copy of ``tensor``), kept until the tensor changes."""
+    key = (dtype, tensor.data_ptr(), tensor._version)
     cache = layer.__dict__.setdefault('_cast_cache', {})
     hit = cache.get(name)
     if hit is None or hit[0] != key:
-        hit = (key, tensor.detach().to(dtype))
+        hit = (key, make())
         cache[name] = hit
     return hit[1]
 
@@ -74,9 +73,17 @@ def linear(x: Tensor,
         out = F.linear(x, layer.weight, bias)
         return F.gelu(out) if gelu else out
     dtype = _compute_dtype(x)
-    weight = _cast_cached(layer, 'weight', layer.weight, dtype)
-    if bias is not None:
-        bias = (_cast_cached(layer, 'bias', bias, dtype)
+    weight = layer.weight
+    if weight.dtype != dtype:
+        # oneDNN's blocked layout for the cast copy; the hint is the row count
+        rows = x.numel() // x.shape[-1]
+        weight = _cached(
+            layer, 'weight', weight, dtype,
+            lambda: torch.ops.mkldnn._reorder_linear_weight(
+                layer.weight.detach().to(dtype), rows))
+    if bias is not None and bias.dtype != dtype:
+        bias = (_cached(layer, 'bias', bias, dtype,
+                        lambda: layer.bias.detach().to(dtype))
                 if bias is layer.bias else bias.to(dtype))
     attr, algorithm = ('gelu', 'none') if gelu else ('none', '')
     return torch.ops.mkldnn._linear_pointwise(

@@ -24,6 +24,8 @@ def test_apply_rope_matches_official(dtype):
     assert ours.dtype == dtype
     tol = 1e-6 if dtype == torch.float32 else 1e-2
     assert torch.allclose(ours.float(), ref.float(), atol=tol)
+    # bf16 gradients: the two halves' contributions are rounded separately
+    tol = 1e-6 if dtype == torch.float32 else 5e-2
     grad = torch.randn_like(ours)
     g_ours, = torch.autograd.grad(ours, qk, grad)
     g_ref, = torch.autograd.grad(ref, qk, grad)

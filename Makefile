@@ -1,0 +1,36 @@
+# dinov3_mm: two entry points, both documented in README.md.
+#   make demo   set up .venv, then run the feature demo (work_dirs/demo)
+#   make test   set up .venv, then run the whole test suite on 2 workers
+# The virtualenv lives in ./.venv. torch==2.13.0 is installed only when the
+# venv has no torch at all, so a machine's own (e.g. CUDA) torch is kept.
+# `pip install -e '.[dev]'` is re-run only when setup.py or requirements/
+# change (stamp file).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
+STAMP := $(VENV)/.dinov3_mm-dev-installed
+DEPS := setup.py $(wildcard requirements/*.txt)
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+.PHONY: demo test
+
+demo: $(STAMP)
+	$(PY) tools/analysis/feature_demo.py --out work_dirs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(DEPS) | $(PY)
+	@if ! $(PY) -c 'import torch' >/dev/null 2>&1; then \
+		echo "torch is missing in $(VENV): installing torch==$(TORCH_VERSION)"; \
+		$(PY) -m pip install 'torch==$(TORCH_VERSION)'; \
+	fi
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@

@@ -1,0 +1,68 @@
+"""Fixtures shared by the whole test suite.
+
+Tests run in parallel (``pytest -n 2``): they write only under ``tmp_path``
+and start subprocesses, not global state, when they need a fresh interpreter.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Optional
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    """The repository checkout the tests belong to."""
+    return REPO_ROOT
+
+
+def _subprocess_env(extra_paths: Iterable[os.PathLike] = (),
+                    **overrides: Optional[str]) -> Dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(p) for p in extra_paths] + [str(REPO_ROOT)]
+    if env.get('PYTHONPATH'):
+        paths.append(env['PYTHONPATH'])
+    env['PYTHONPATH'] = os.pathsep.join(paths)
+    env.setdefault('MPLBACKEND', 'Agg')
+    env.pop('DINOV3_MM_NO_PLUGINS', None)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``python -c code`` (or a script with ``args``) in a fresh process.
+
+    The child imports this checkout's ``dinov3_mm`` (``PYTHONPATH``), runs in
+    ``tmp_path`` and has ``DINOV3_MM_NO_PLUGINS`` unset unless ``env`` sets
+    it. Returns the completed process; stdout and stderr are text.
+    """
+
+    def run(code: Optional[str] = None,
+            args: Iterable[str] = (),
+            extra_paths: Iterable[os.PathLike] = (),
+            env: Optional[Dict[str, Optional[str]]] = None,
+            timeout: float = 300,
+            cwd: Optional[os.PathLike] = None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable]
+        if code is not None:
+            cmd += ['-c', code]
+        cmd += [str(a) for a in args]
+        return subprocess.run(
+            cmd,
+            cwd=str(cwd or tmp_path),
+            env=_subprocess_env(extra_paths, **(env or {})),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout)
+
+    return run

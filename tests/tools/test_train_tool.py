@@ -1,0 +1,220 @@
+"""tools/train.py and tools/test.py on a tiny config, in subprocesses."""
+import textwrap
+import uuid
+
+import pytest
+import torch
+
+PROBE_MODULE = textwrap.dedent("""
+    '''Tiny model, dataset and metric for the tool tests.'''
+    import numpy as np
+    import torch
+    from mmengine.evaluator import BaseMetric
+    from mmengine.model import BaseModel
+    from torch import nn
+    from torch.utils.data import Dataset
+
+    from dinov3_mm.registry import DATASETS, METRICS, MODELS
+
+
+    @MODELS.register_module()
+    class ToolProbeModel(BaseModel):
+
+        def __init__(self, in_dim=4, out_dim=2):
+            super().__init__()
+            self.linear = nn.Linear(in_dim, out_dim)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = self.linear(inputs)
+            if mode == 'loss':
+                return dict(loss=((out - data_samples) ** 2).mean())
+            if mode == 'predict':
+                return [dict(pred=p, target=t)
+                        for p, t in zip(out, data_samples)]
+            return out
+
+
+    @DATASETS.register_module()
+    class ToolProbeDataset(Dataset):
+        metainfo = dict(classes=('a', 'b'))
+
+        def __init__(self, num_samples=8):
+            self.num_samples = num_samples
+
+        def __len__(self):
+            return self.num_samples
+
+        def __getitem__(self, idx):
+            gen = torch.Generator().manual_seed(idx)
+            return dict(inputs=torch.randn(4, generator=gen),
+                        data_samples=torch.randn(2, generator=gen))
+
+
+    @METRICS.register_module()
+    class ToolProbeMSE(BaseMetric):
+
+        def process(self, data_batch, data_samples):
+            for s in data_samples:
+                self.results.append(
+                    ((s['pred'] - s['target']) ** 2).mean().item())
+
+        def compute_metrics(self, results):
+            return dict(mse=np.float32(np.mean(results)))
+    """)
+
+CONFIG = """
+custom_imports = dict(imports=[{module!r}], allow_failed_imports=False)
+# no default_scope: the tools set 'dinov3_mm'
+model = dict(type='ToolProbeModel')
+_loader = dict(
+    dataset=dict(type='ToolProbeDataset', num_samples=8),
+    sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+    batch_size=4,
+    num_workers=0,
+    collate_fn=dict(type='default_collate'))
+train_dataloader = _loader
+test_dataloader = dict(_loader, sampler=dict(type='DefaultSampler',
+                                             shuffle=False))
+test_evaluator = dict(type='ToolProbeMSE')
+test_cfg = dict()
+train_cfg = dict(by_epoch=True, max_epochs=1)
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+param_scheduler = dict(type='MultiStepLR', milestones=[1], by_epoch=True,
+                       end=10)
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=1),
+    logger=dict(type='LoggerHook', interval=1))
+randomness = dict(seed=0)
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """A config file plus the module its ``custom_imports`` names."""
+    module = f'tool_probe_{uuid.uuid4().hex[:8]}'
+    (tmp_path / f'{module}.py').write_text(PROBE_MODULE)
+    cfg = tmp_path / 'tiny_config.py'
+    cfg.write_text(CONFIG.format(module=module))
+    return cfg
+
+
+@pytest.fixture
+def run_tool(run_python, repo_root, tmp_path):
+
+    def run(tool, *args, env=None):
+        proc = run_python(
+            args=[repo_root / 'tools' / tool, *args],
+            extra_paths=[tmp_path],
+            env=env)
+        assert proc.returncode == 0, (
+            f'{tool} {args} failed:\n{proc.stdout[-3000:]}\n'
+            f'{proc.stderr[-5000:]}')
+        return proc
+
+    return run
+
+
+def _load(path):
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def test_train_one_epoch_then_resume(tiny_config, tmp_path, run_tool):
+    work_dir = tmp_path / 'work'
+    run_tool('train.py', tiny_config, '--work-dir', work_dir)
+    ckpt = _load(work_dir / 'epoch_1.pth')
+    assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == 2
+    dumped = (work_dir / 'tiny_config.py').read_text()
+    assert "default_scope = 'dinov3_mm'" in dumped
+
+    # --resume without a value: the latest checkpoint of the work dir.
+    proc = run_tool('train.py', tiny_config, '--work-dir', work_dir,
+                    '--resume', '--cfg-options', 'train_cfg.max_epochs=2')
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 1, iter: 2' in log
+    ckpt = _load(work_dir / 'epoch_2.pth')
+    assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+    assert ckpt['message_hub']['runtime_info']['max_epochs'] == 2
+    # Momentum buffers came from the first run and kept going.
+    assert ckpt['optimizer']['state'], 'optimizer state missing'
+
+
+def test_resume_from_explicit_checkpoint(tiny_config, tmp_path, run_tool):
+    first = tmp_path / 'first'
+    run_tool('train.py', tiny_config, '--work-dir', first)
+    second = tmp_path / 'second'
+    proc = run_tool('train.py', tiny_config, '--work-dir', second, '--resume',
+                    first / 'epoch_1.pth', '--cfg-options',
+                    'train_cfg.max_epochs=2')
+    assert 'resumed epoch: 1, iter: 2' in proc.stdout + proc.stderr
+    assert not (second / 'epoch_1.pth').exists()
+    assert _load(second / 'epoch_2.pth')['meta']['epoch'] == 2
+
+
+def test_test_tool_evaluates_and_dumps(tiny_config, tmp_path, run_tool):
+    work_dir = tmp_path / 'work'
+    run_tool('train.py', tiny_config, '--work-dir', work_dir)
+    out = tmp_path / 'preds.pkl'
+    proc = run_tool('test.py', tiny_config, work_dir / 'epoch_1.pth',
+                    '--work-dir', tmp_path / 'test_work', '--out', out)
+    assert 'mse:' in proc.stdout + proc.stderr
+    assert out.is_file()
+
+
+def _has_cpu_amp_wrapper() -> bool:
+    """Whether the dinov3_mm scope overrides mmengine's GPU-only wrapper."""
+    try:
+        from dinov3_mm.registry import OPTIM_WRAPPERS
+        OPTIM_WRAPPERS.import_from_location()
+    except Exception:  # a broken engine package fails the other tests
+        return False
+    return 'AmpOptimWrapper' in OPTIM_WRAPPERS.module_dict
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available() and not _has_cpu_amp_wrapper(),
+    reason="mmengine's AmpOptimWrapper needs CUDA and dinov3_mm registers "
+    'no CPU-capable AmpOptimWrapper yet')
+def test_train_amp(tiny_config, tmp_path, run_tool):
+    work_dir = tmp_path / 'work'
+    run_tool('train.py', tiny_config, '--work-dir', work_dir, '--amp')
+    dumped = (work_dir / 'tiny_config.py').read_text()
+    assert "type='AmpOptimWrapper'" in dumped
+    if not torch.cuda.is_available():
+        assert "dtype='bfloat16'" in dumped
+    assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def _import_tool(repo_root, name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'_dinov3_mm_tool_{name}', repo_root / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_args_are_merged_into_config(tiny_config, repo_root,
+                                           monkeypatch):
+    from mmengine.config import Config
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    train = _import_tool(repo_root, 'train')
+    args = train.parse_args([
+        str(tiny_config), '--amp', '--resume', 'ckpt.pth', '--cfg-options',
+        'optim_wrapper.optimizer.lr=0.5'
+    ])
+    cfg = Config.fromfile(str(tiny_config), import_custom_modules=False)
+    cfg = train.merge_args(cfg, args)
+    assert cfg.default_scope == 'dinov3_mm'
+    assert cfg.resume is True and cfg.load_from == 'ckpt.pth'
+    assert cfg.work_dir.endswith('tiny_config')
+    assert cfg.optim_wrapper.optimizer.lr == 0.5
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    if not torch.cuda.is_available():
+        assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.launcher == 'none'
+
+    args = train.parse_args([str(tiny_config), '--resume'])
+    cfg = train.merge_args(
+        Config.fromfile(str(tiny_config), import_custom_modules=False), args)
+    assert cfg.resume is True and cfg.load_from is None
