@@ -54,13 +54,14 @@ class DINOv3Registry(Registry):
             return super().build(cfg, *args, **kwargs)
         except KeyError as exc:
             message = str(exc.args[0]) if exc.args else ''
-            if 'is not in the' not in message or 'registry' not in message:
-                raise
             wanted = cfg.get('type') if hasattr(cfg, 'get') else None
+            if not message.startswith(f'{wanted} is not in the'):
+                raise  # a nested build failed; its message says which
             known = sorted(self._all_names())
             close = difflib.get_close_matches(str(wanted), known, n=5)
-            hint = (f' Did you mean one of {close}?'
-                    if close else f' Known {self.name} types: {known}.')
+            hint = (f' Did you mean one of {close}?' if close else
+                    ' Register the class, or import its module with '
+                    '`custom_imports` or a dinov3_mm plugin package.')
             raise KeyError(message + hint) from exc
 
     def _all_names(self) -> set:

@@ -75,6 +75,24 @@ def test_near_miss_suggests_the_registered_name():
     assert 'Did you mean' in message and name in message
 
 
+def test_nested_unknown_type_is_not_blamed_on_the_outer_type():
+    outer_name, inner = _unique('OuterProbe'), _unique('MissingInner')
+
+    class Outer(nn.Module):
+
+        def __init__(self, head):
+            super().__init__()
+            self.head = MODELS.build(head)
+
+    MODELS.register_module(name=outer_name, module=Outer)
+    with pytest.raises(KeyError) as info:
+        MODELS.build(dict(type=outer_name, head=dict(type=inner)))
+    message = str(info.value)
+    assert inner in message
+    assert 'Did you mean' not in message
+    assert 'custom_imports' in message  # the hint of the inner build
+
+
 def test_build_resolves_through_default_scope_and_parents():
     name = _unique('ScopedProbe')
 

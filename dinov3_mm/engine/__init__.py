@@ -1,1 +1,2 @@
-"""Training engine: hooks, optimizers and checkpoint compatibility."""
+"""Training engine: optimizers and checkpoint compatibility."""
+from .optimizers import *  # noqa: F401,F403
