@@ -8,15 +8,14 @@ Examples::
 """
 import argparse
 import os
-import os.path as osp
 
 # Imported first: registers the dinov3_mm registries and lets torch's
 # weights_only loader read mmengine checkpoints.
 import dinov3_mm  # noqa: F401
-from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.runner import Runner
+from mmengine.config import Config, DictAction
 
-from dinov3_mm.registry import RUNNERS
+from dinov3_mm.engine.runner_cfg import (add_dump_results,
+                                         apply_common_options, build_runner)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,46 +50,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line arguments to ``cfg``."""
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.setdefault('default_scope', 'dinov3_mm')
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    apply_common_options(cfg, args.config, args.cfg_options, args.launcher,
+                         args.work_dir)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-
     if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got {args.out}')
-        dump = ConfigDict(type='DumpResults', out_file_path=args.out)
-        evaluator = cfg.get('test_evaluator')
-        if evaluator is None:
-            raise ValueError(f'{args.config} has no `test_evaluator`; '
-                             '--out needs one to dump predictions.')
-        if isinstance(evaluator, (list, tuple)):
-            cfg.test_evaluator = [*evaluator, dump]
-        elif 'metrics' in evaluator:  # dict(type='Evaluator', metrics=...)
-            metrics = evaluator['metrics']
-            if not isinstance(metrics, (list, tuple)):
-                metrics = [metrics]
-            evaluator['metrics'] = [*metrics, dump]
-        else:
-            cfg.test_evaluator = [evaluator, dump]
+        add_dump_results(cfg, args.out, args.config)
     return cfg
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.test()
+    build_runner(cfg).test()
 
 
 if __name__ == '__main__':

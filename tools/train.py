@@ -11,15 +11,14 @@ Examples::
 """
 import argparse
 import os
-import os.path as osp
 
 # Imported first: registers the dinov3_mm registries and lets torch's
 # weights_only loader read mmengine checkpoints (resume).
 import dinov3_mm  # noqa: F401
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from dinov3_mm.registry import RUNNERS
+from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
+                                         build_runner, enable_amp)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,55 +60,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _enable_amp(cfg: Config) -> None:
-    optim_wrapper = cfg.optim_wrapper
-    if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-        return
-    optim_wrapper.type = 'AmpOptimWrapper'
-    optim_wrapper.setdefault('loss_scale', 'dynamic')
-    import torch
-    if not torch.cuda.is_available():
-        # float16 autocast is GPU-only; bfloat16 works on CPU.
-        optim_wrapper.setdefault('dtype', 'bfloat16')
-
-
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line arguments to ``cfg``."""
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.setdefault('default_scope', 'dinov3_mm')
-    cfg.launcher = args.launcher
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-
+    apply_common_options(cfg, args.config, args.cfg_options, args.launcher,
+                         args.work_dir)
+    apply_resume(cfg, args.resume)
     if args.amp:
-        if cfg.get('optim_wrapper') is None:
-            raise ValueError(
-                f'--amp needs an `optim_wrapper` in {args.config}; the '
-                'config has none.')
-        _enable_amp(cfg)
+        enable_amp(cfg, args.config)
     return cfg
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

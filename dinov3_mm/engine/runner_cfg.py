@@ -1,0 +1,117 @@
+"""Turning command-line options into a Runner config, and building the Runner."""
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import Runner
+
+from dinov3_mm.registry import RUNNERS
+
+
+def apply_common_options(cfg: Config,
+                         config_path: str,
+                         cfg_options: Optional[dict] = None,
+                         launcher: str = 'none',
+                         work_dir: Optional[str] = None) -> Config:
+    """Options shared by training and testing.
+
+    Args:
+        cfg (Config): The loaded config (changed in place).
+        config_path (str): Its file, for the default work dir.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        work_dir (str, optional): Overrides the config's ``work_dir``; the
+            default is ``work_dirs/<config name>``.
+    """
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.setdefault('default_scope', 'dinov3_mm')
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+    return cfg
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> Config:
+    """``resume='auto'``: latest checkpoint of the work dir; a path: that one."""
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
+def enable_amp(cfg: Config, config_path: str) -> Config:
+    """Switch the optimizer wrapper to ``AmpOptimWrapper`` (bf16 on the CPU)."""
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is None:
+        raise ValueError(f'--amp needs an `optim_wrapper` in {config_path}; '
+                         'the config has none.')
+    if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return cfg
+    optim_wrapper.type = 'AmpOptimWrapper'
+    optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if not torch.cuda.is_available():
+        optim_wrapper.setdefault('dtype', 'bfloat16')
+    return cfg
+
+
+def add_dump_results(cfg: Config, out: str, config_path: str) -> Config:
+    """Append mmengine's ``DumpResults`` metric writing predictions to ``out``."""
+    if not out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl file, got {out}')
+    evaluator = cfg.get('test_evaluator')
+    if evaluator is None:
+        raise ValueError(f'{config_path} has no `test_evaluator`; --out needs '
+                         'one to dump predictions.')
+    dump = ConfigDict(type='DumpResults', out_file_path=out)
+    if isinstance(evaluator, (list, tuple)):
+        cfg.test_evaluator = [*evaluator, dump]
+    elif 'metrics' in evaluator:  # dict(type='Evaluator', metrics=...)
+        metrics = evaluator['metrics']
+        if not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        evaluator['metrics'] = [*metrics, dump]
+    else:
+        cfg.test_evaluator = [evaluator, dump]
+    return cfg
+
+
+def prepare_cpu_distributed(cfg: Config) -> Config:
+    """Let ``torchrun`` jobs run on machines without CUDA.
+
+    mmengine's pytorch launcher assumes a GPU per process. Without CUDA this
+    starts the gloo process group from the torchrun environment and wraps
+    the model in DDP without ``device_ids``.
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return cfg
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'Launcher {cfg.launcher!r} needs CUDA here; use '
+                         "torchrun (--launcher pytorch) on CPU machines.")
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type`` from the registry, else mmengine's Runner."""
+    prepare_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
