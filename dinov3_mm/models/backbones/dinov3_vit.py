@@ -120,17 +120,25 @@ class Block(nn.Module):
                     if layerscale_init else nn.Identity())
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, rope: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
-        x = self._add_residual(x, self.attn(self.norm1(x), rope), self.ls1)
-        return self._add_residual(x, self.mlp(self.norm2(x)), self.ls2)
+    def forward(self,
+                x: Tensor,
+                rope: Optional[Tuple[Tensor, Tensor]] = None,
+                inplace: bool = False) -> Tensor:
+        """Apply the block; ``inplace`` updates ``x`` itself (no autograd)."""
+        x = self._add_residual(x, self.attn(self.norm1(x), rope), self.ls1,
+                               inplace)
+        return self._add_residual(x, self.mlp(self.norm2(x)), self.ls2,
+                                  inplace)
 
     def _add_residual(self, x: Tensor, branch: Tensor,
-                      layer_scale: nn.Module) -> Tensor:
+                      layer_scale: nn.Module, inplace: bool) -> Tensor:
         """``x + drop_path(layer_scale(branch))``, fused when nothing is dropped."""
-        if (isinstance(layer_scale, LayerScale)
-                and (isinstance(self.drop_path, nn.Identity)
-                     or not self.training)):
-            return torch.addcmul(x, branch, layer_scale.gamma)
+        if isinstance(self.drop_path, nn.Identity) or not self.training:
+            if isinstance(layer_scale, LayerScale):
+                if inplace:
+                    return x.addcmul_(branch, layer_scale.gamma)
+                return torch.addcmul(x, branch, layer_scale.gamma)
+            return x.add_(branch) if inplace else x + branch
         return x + self.drop_path(layer_scale(branch))
 
 
@@ -361,16 +369,22 @@ class DINOv3ViT(DINOv3BackboneBase):
 
     def _run_blocks(self, x: Tensor, indices: Sequence[int],
                     grid: Tuple[int, int]) -> List[Tensor]:
-        """Run the blocks up to the last wanted one; outputs in ``indices`` order."""
+        """Run the blocks up to the last wanted one; outputs in ``indices`` order.
+
+        Without autograd the residual stream is updated in place, which
+        spares a large allocation per residual; ``x`` must then be a tensor
+        this call owns (the output of :meth:`prepare_tokens_with_masks`).
+        """
         rope = self.rope_embed(*grid)
-        wanted, kept = set(indices), {}
-        for i, block in enumerate(self.blocks[:max(indices) + 1]):
+        inplace = not torch.is_grad_enabled()
+        last, wanted, kept = max(indices), set(indices), {}
+        for i, block in enumerate(self.blocks[:last + 1]):
             if self.with_cp and self.training and x.requires_grad:
                 x = cp.checkpoint(block, x, rope, use_reentrant=False)
             else:
-                x = block(x, rope)
+                x = block(x, rope, inplace=inplace)
             if i in wanted:
-                kept[i] = x
+                kept[i] = x.clone() if inplace and i != last else x
         return [kept[i] for i in indices]
 
     def _norm_tokens(self, x: Tensor, cls_norm: Optional[nn.Module] = None) -> Tensor:

@@ -327,3 +327,15 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     report = load_pretrained(model, str(tmp_path / 'partial.pth'),
                              strict=False)
     assert report.missing == ['norm.weight']
+
+
+def test_inference_inplace_residuals_match_autograd_path():
+    model = DINOv3ViT(arch=dict(embed_dims=64, num_layers=4, num_heads=2),
+                      out_indices=(0, 2, 3), out_type='raw').eval()
+    x = torch.randn(2, 3, 32, 32)
+    with_grad = [o.detach() for o in model(x)]
+    with torch.inference_mode():
+        no_grad = model(x)
+    for a, b in zip(with_grad, no_grad):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(no_grad[0], no_grad[1])
