@@ -1,7 +1,8 @@
 """Throughput and peak memory of our DINOv3 ViT vs transformers' DINOv3ViTModel.
 
 Both models hold identical weights (converted by our own converter) and are
-timed alternately in one process, so machine noise hits both equally.
+timed alternately in one process, so machine noise hits both equally. When a
+CUDA GPU is present, bf16 rows at batch 64 on the GPU are added.
 
 Example::
 
@@ -12,6 +13,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from dinov3_mm.utils.benchmark import BENCH_DTYPES, benchmark_vit_vs_hf, to_markdown
 
 
@@ -21,6 +24,9 @@ def parse_args(argv=None):
     parser.add_argument('--dtypes', nargs='+', default=['fp32', 'bf16'],
                         choices=list(BENCH_DTYPES))
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cuda-batch-size', type=int, default=64,
+                        help='batch of the extra bf16 CUDA rows, run when a '
+                        'GPU is available (0 skips them)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--rounds', type=int, default=5,
@@ -36,11 +42,15 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    runs = [(args.device, dtype, args.batch_size) for dtype in args.dtypes]
+    if (args.device == 'cpu' and args.cuda_batch_size
+            and torch.cuda.is_available()):
+        runs.append(('cuda', 'bf16', args.cuda_batch_size))
     rows = []
-    for arch in args.archs:
-        for dtype in args.dtypes:
+    for device, dtype, batch_size in runs:
+        for arch in args.archs:
             row = benchmark_vit_vs_hf(
-                arch, dtype, device=args.device, batch_size=args.batch_size,
+                arch, dtype, device=device, batch_size=batch_size,
                 img_size=args.img_size, rounds=args.rounds, iters=args.iters,
                 threads=args.threads)
             rows.append(row)
