@@ -26,7 +26,12 @@ class DINOv3BackboneBase(BaseModule):
     """
 
     def init_weights(self) -> None:
-        """Load the pretrained checkpoint named by ``init_cfg``, or init randomly."""
+        """Load the pretrained checkpoint named by ``init_cfg``, once.
+
+        Without ``init_cfg`` nothing happens: the constructor already applied
+        the official random initialisation, and weights loaded since (for
+        instance with ``load_state_dict``) must survive the Runner's call.
+        """
         if getattr(self, '_is_init', False):
             return
         cfg = self.init_cfg
@@ -39,10 +44,10 @@ class DINOv3BackboneBase(BaseModule):
                 prefix=cfg.get('prefix'))
             print_log(
                 f'{type(self).__name__}: {report}', logger='current')
-        elif cfg is None:
-            self._init_random_weights()
-        else:
+        elif cfg is not None:
             super().init_weights()
+        # init_cfg=None: the constructor already applied the official
+        # initialisation; weights loaded since then are left alone.
         self._is_init = True
         self._freeze_stages()
 
@@ -77,9 +82,6 @@ class DINOv3BackboneBase(BaseModule):
     def _freeze(module: Optional[torch.nn.Module]) -> None:
         """Put ``module`` in eval mode and stop its gradients."""
         if module is None:
-            return
-        if isinstance(module, torch.nn.Parameter):
-            module.requires_grad = False
             return
         module.eval()
         for param in module.parameters():

@@ -245,6 +245,7 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
         self.patch_size = patch_size
         self.input_pad_size = 4
 
+        self._init_random_weights()
         self._freeze_stages()
 
     @classmethod

@@ -242,7 +242,6 @@ def test_norm_alias_filled_and_checked():
 
 def test_official_random_init():
     model = DINOv3ConvNeXt(arch=TINY, layer_scale_init_value=1e-6)
-    model.init_weights()
     block = model.stages[2][1]
     assert torch.equal(block.gamma, torch.full((64, ), 1e-6))
     assert torch.equal(block.norm.weight, torch.ones(64))

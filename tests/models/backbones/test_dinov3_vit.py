@@ -339,3 +339,12 @@ def test_inference_inplace_residuals_match_autograd_path():
     for a, b in zip(with_grad, no_grad):
         assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(no_grad[0], no_grad[1])
+
+
+def test_init_weights_keeps_manually_loaded_weights():
+    source = DINOv3ViT(arch=dict(embed_dims=64, num_layers=1, num_heads=2))
+    target = DINOv3ViT(arch=dict(embed_dims=64, num_layers=1, num_heads=2))
+    target.load_state_dict(source.state_dict())
+    target.init_weights()  # as the Runner does
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
