@@ -1,10 +1,12 @@
-"""tools/dist_train.sh: two torchrun processes on the CPU with gloo."""
+"""tools/dist_train.sh and dist_test.sh: two torchrun processes on the CPU (gloo)."""
 import os
 import socket
 import subprocess
 import sys
 
 import torch
+
+import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 
 
 def _free_port() -> int:
@@ -13,7 +15,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_dist_train_two_cpu_processes(tiny_config, tmp_path, repo_root):
+def test_dist_train_and_test_two_cpu_processes(tiny_config, tmp_path, repo_root):
     work_dir = tmp_path / 'work'
     env = dict(
         os.environ,
@@ -22,14 +24,23 @@ def test_dist_train_two_cpu_processes(tiny_config, tmp_path, repo_root):
         MASTER_ADDR='127.0.0.1',
         PYTHON=sys.executable,
         OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        ['bash', str(repo_root / 'tools' / 'dist_train.sh'), str(tiny_config),
-         '2', '--work-dir', str(work_dir)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=300)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-5000:]
+
+    def run(script, *args):
+        proc = subprocess.run(
+            ['bash', str(repo_root / 'tools' / script), *map(str, args)],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=300)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-5000:]
+        return log
+
+    log = run('dist_train.sh', tiny_config, 2, '--work-dir', work_dir)
     assert 'Distributed training: True' in log
     ckpt = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
     # 8 samples, batch 4 per process, 2 processes: one iteration per epoch
     assert ckpt['meta']['iter'] == 1
+
+    env['PORT'] = str(_free_port())
+    log = run('dist_test.sh', tiny_config, work_dir / 'epoch_1.pth', 2,
+              '--work-dir', tmp_path / 'test_work')
+    assert 'Distributed training: True' in log and 'mse:' in log
