@@ -1,0 +1,10 @@
+"""Training and evaluation loops."""
+from .cached_feature_loops import (CachedFeatureTrainLoop,
+                                   CachedFeatureValLoop,
+                                   extract_dataloader_features)
+from .resumable_loop import EpochBasedTrainLoop
+
+__all__ = [
+    'CachedFeatureTrainLoop', 'CachedFeatureValLoop',
+    'extract_dataloader_features', 'EpochBasedTrainLoop'
+]

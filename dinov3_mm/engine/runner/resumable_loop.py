@@ -1,0 +1,27 @@
+"""Epoch-based training that resumes mid-epoch without repeating steps."""
+from mmengine.runner import EpochBasedTrainLoop as MMEngineEpochBasedTrainLoop
+
+from dinov3_mm.registry import LOOPS
+
+
+@LOOPS.register_module()
+class EpochBasedTrainLoop(MMEngineEpochBasedTrainLoop):
+    """mmengine's epoch loop, continuing an interrupted epoch where it stopped.
+
+    mmengine restores the iteration counter from an iteration checkpoint but
+    replays the whole interrupted epoch, so a killed and resumed run trains
+    more steps than an uninterrupted one. Here the batches the interrupted run
+    already trained on are skipped (the seeded sampler yields them in the
+    same order), so the run ends after exactly ``max_epochs`` epochs' steps.
+    """
+
+    def run_epoch(self) -> None:
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        done = self._iter - self._epoch * len(self.dataloader)
+        for idx, data_batch in enumerate(self.dataloader):
+            if idx < done:
+                continue
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
