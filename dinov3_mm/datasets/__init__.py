@@ -1,1 +1,22 @@
-"""Datasets and data transforms."""
+"""Datasets and data transforms.
+
+Importing this package registers every dataset and transform; the registries
+of the ``dinov3_mm`` scope import it lazily.
+"""
+from .annotation_file import AnnotationFileDataset
+from .base import BaseClsDataset
+from .image_folder import IMG_EXTENSIONS, ImageFolderDataset
+from .split import DEFAULT_SPLIT_RATIOS, SPLIT_NAMES, stratified_split
+from .synthetic import make_shape_images, write_shape_dataset
+from .transforms import (ALBU_PRESETS, Albumentations, LoadImage,
+                         PackClsInputs, ResizeKeepRatioPad, read_image)
+from .validation import Report, ValidationRules, validate_dataset
+
+__all__ = [
+    'AnnotationFileDataset', 'BaseClsDataset', 'IMG_EXTENSIONS',
+    'ImageFolderDataset', 'DEFAULT_SPLIT_RATIOS', 'SPLIT_NAMES',
+    'stratified_split', 'make_shape_images', 'write_shape_dataset',
+    'ALBU_PRESETS', 'Albumentations', 'LoadImage', 'PackClsInputs',
+    'ResizeKeepRatioPad', 'read_image', 'Report', 'ValidationRules',
+    'validate_dataset'
+]

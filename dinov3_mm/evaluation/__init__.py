@@ -1,1 +1,2 @@
-"""Evaluation metrics."""
+"""Evaluation: metrics registered in ``METRICS`` (scope ``dinov3_mm``)."""
+from .metrics import *  # noqa: F401,F403

@@ -1,2 +1,7 @@
 """Models: backbones, necks, heads, losses and top-level models."""
 from .backbones import *  # noqa: F401,F403
+from .classifiers import *  # noqa: F401,F403
+from .data_preprocessors import ClsDataPreprocessor, CutMix, Mixup  # noqa: F401
+from .heads import *  # noqa: F401,F403
+from .lora import apply_lora, merge_lora  # noqa: F401
+from .losses import *  # noqa: F401,F403

@@ -1,1 +1,12 @@
-"""Visualisation helpers."""
+"""Visualisation helpers: classification plots, training curves, PCA maps.
+
+matplotlib is imported only when a plot is drawn.
+"""
+from .cls_plots import plot_confusion_matrix, plot_pr_curves, plot_roc_curves
+from .curves import load_scalars, plot_training_curves
+from .pca import pca_rgb
+
+__all__ = [
+    'plot_confusion_matrix', 'plot_pr_curves', 'plot_roc_curves',
+    'load_scalars', 'plot_training_curves', 'pca_rgb'
+]

@@ -1,0 +1,170 @@
+"""Build a trained model from its config and predict on images."""
+import csv
+import os
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from dinov3_mm.registry import MODELS
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp')
+ImageInput = Union[str, np.ndarray]
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the config's model and load a checkpoint into it.
+
+    Args:
+        config (str | Config): Config file or object.
+        checkpoint (str, optional): A dinov3_mm / mmengine checkpoint; read
+            with ``weights_only=True``.
+        device (str): Device to put the model on. Defaults to ``'cpu'``.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
+        (class names from the checkpoint's meta, else the config's test set).
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'dinov3_mm'))
+    model_cfg = cfg.model.copy()
+    if checkpoint is not None:
+        # the checkpoint replaces any pretrained backbone weights
+        model_cfg.get('backbone', {}).pop('init_cfg', None)
+    model = MODELS.build(model_cfg)
+    meta = {}
+    if checkpoint is not None:
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = ckpt.get('meta', {}).get('dataset_meta') or {}
+    else:
+        model.init_weights()
+    if 'classes' not in meta:
+        dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
+        if dataset_cfg.get('classes'):
+            meta = dict(meta, classes=tuple(dataset_cfg['classes']))
+    model.cfg = cfg
+    model.dataset_meta = meta
+    return model.to(device).eval()
+
+
+def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
+    pipeline = [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
+    if from_array:
+        pipeline = [t for t in pipeline if t['type'] != 'LoadImage']
+    return Compose(pipeline)
+
+
+@torch.no_grad()
+def inference_model(model: nn.Module,
+                    images: Union[ImageInput, Sequence[ImageInput]],
+                    batch_size: int = 8) -> List[Dict[str, object]]:
+    """Classify images with a model from :func:`init_model`.
+
+    Args:
+        model (nn.Module): Model with ``cfg`` (its test pipeline is used).
+        images (str | ndarray | list): Paths or RGB uint8 ``(H, W, 3)`` arrays.
+        batch_size (int): Images per forward pass. Defaults to 8.
+
+    Returns:
+        list[dict]: Per image ``pred_label`` (int, or list for multi-label),
+        ``pred_class`` (name(s) when known), ``pred_score`` (max probability)
+        and ``scores`` (all probabilities, a list).
+    """
+    single = isinstance(images, (str, np.ndarray))
+    items = [images] if single else list(images)
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    results = []
+    for start in range(0, len(items), batch_size):
+        batch = []
+        for item in items[start:start + batch_size]:
+            from_array = isinstance(item, np.ndarray)
+            pipeline = _test_pipeline(model.cfg, from_array)
+            data = (dict(img=item, img_shape=item.shape[:2],
+                         ori_shape=item.shape[:2]) if from_array else
+                    dict(img_path=item))
+            batch.append(pipeline(data))
+        for sample in model.test_step(pseudo_collate(batch)):
+            labels = sample.pred_label.tolist()
+            scores = sample.pred_score.float().cpu()
+            label = labels[0] if len(labels) == 1 else labels
+            names = None
+            if classes is not None:
+                names = ([classes[i] for i in labels]
+                         if isinstance(label, list) else classes[label])
+            results.append(
+                dict(pred_label=label, pred_class=names,
+                     pred_score=float(scores.max()), scores=scores.tolist()))
+    return results
+
+
+def list_images(source: str) -> List[str]:
+    """Image paths from a file, a folder (recursive) or a text file list.
+
+    Raises:
+        FileNotFoundError: The source, or a listed file, does not exist.
+        ValueError: A folder or list without images.
+    """
+    if not osp.exists(source):
+        raise FileNotFoundError(f'{source} does not exist.')
+    if osp.isdir(source):
+        paths = sorted(
+            osp.join(root, name) for root, _, files in os.walk(source)
+            for name in files if name.lower().endswith(IMAGE_EXTENSIONS))
+        if not paths:
+            raise ValueError(f'No images ({IMAGE_EXTENSIONS}) under {source}.')
+        return paths
+    if source.lower().endswith(IMAGE_EXTENSIONS):
+        return [source]
+    base = osp.dirname(osp.abspath(source))
+    paths = []
+    with open(source) as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            path = line if osp.isabs(line) else osp.join(base, line)
+            if not osp.exists(path):
+                raise FileNotFoundError(
+                    f'{source}, line {line_no}: {line} does not exist.')
+            paths.append(path)
+    if not paths:
+        raise ValueError(f'{source} lists no images.')
+    return paths
+
+
+def write_predictions_csv(paths: Iterable[str], predictions: Sequence[dict],
+                          out_file: str,
+                          classes: Optional[Sequence[str]] = None) -> str:
+    """Write one row per image: path, label, class, score, then every probability."""
+    predictions = list(predictions)
+    num = len(predictions[0]['scores']) if predictions else 0
+    names = list(classes) if classes else [str(i) for i in range(num)]
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    tmp = out_file + '.tmp'
+    with open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['path', 'pred_label', 'pred_class', 'pred_score'] +
+                        [f'prob_{n}' for n in names])
+        for path, pred in zip(paths, predictions):
+            label, name = pred['pred_label'], pred['pred_class']
+            if isinstance(label, list):
+                label = ';'.join(map(str, label))
+                name = ';'.join(name) if name else ''
+            writer.writerow([path, label, name if name is not None else '',
+                             f"{pred['pred_score']:.6f}"] +
+                            [f'{p:.6f}' for p in pred['scores']])
+    os.replace(tmp, out_file)
+    return out_file

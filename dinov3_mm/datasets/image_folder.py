@@ -1,0 +1,206 @@
+"""Datasets stored as folders of class folders."""
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from mmengine.logging import print_log
+
+from ..registry import DATASETS
+from .base import BaseClsDataset, ClassesType
+from .split import SPLIT_NAMES, RatiosType
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                  '.ppm', '.pgm', '.pbm', '.gif')
+
+
+def list_images(folder: str,
+                extensions: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Images under ``folder`` (recursive, sorted) and the other files.
+
+    Hidden files (``.DS_Store``...) are neither images nor reported.
+    """
+    exts = tuple(e.lower() for e in extensions)
+    images, others = [], []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in sorted(files):
+            if name.startswith('.'):
+                continue
+            path = osp.join(root, name)
+            (images if name.lower().endswith(exts) else others).append(path)
+    return images, others
+
+
+def _subfolders(folder: str) -> List[str]:
+    return sorted(e.name for e in os.scandir(folder)
+                  if e.is_dir() and not e.name.startswith('.'))
+
+
+def _order(item: tuple) -> tuple:
+    (split, name), _ = item
+    return (SPLIT_NAMES.index(split) if split else -1, name)
+
+
+def has_split_folders(data_root: str) -> bool:
+    """Whether ``data_root`` holds ``train/``, ``val/`` or ``test/``."""
+    return any(osp.isdir(osp.join(data_root, s)) for s in SPLIT_NAMES)
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(BaseClsDataset):
+    """Images in one folder per class, optionally inside split folders.
+
+    Two layouts are recognised:
+
+    * A: ``data_root/{train,val,test}/<class>/**/*.png`` — the split is the
+      folder. With ``split=None`` every split folder is loaded and each data
+      info records its ``split``.
+    * B: ``data_root/<class>/**/*.png`` — no split folders. With ``split``
+      given, a deterministic stratified split by ``split_ratios`` and
+      ``split_seed`` selects the samples (every class appears in every split
+      when it has enough images); ``split=None`` keeps all images.
+
+    Class indices follow ``classes`` or, by default, the sorted names of the
+    class folders (the union over the split folders in layout A, so every
+    split uses the same indices). Files with other extensions are ignored
+    and counted in a warning.
+
+    Args:
+        data_root (str): The dataset folder.
+        split (str, optional): ``'train'``, ``'val'``, ``'test'`` or None.
+            Defaults to None.
+        classes (sequence[str] | str, optional): Class names or a text file
+            with one per line. Defaults to None (the folder names).
+        pipeline (list): Transforms. Defaults to ``[]``.
+        split_ratios (sequence | dict, optional): Ratios of the automatic
+            split in layout B. Defaults to None, i.e. ``(0.8, 0.1, 0.1)``.
+        split_seed (int): Seed of the automatic split. Defaults to 0.
+        extensions (sequence[str]): Image file extensions, case-insensitive.
+            Defaults to :data:`IMG_EXTENSIONS`.
+        skip_empty_classes (bool): Skip class folders without images (with a
+            warning counting them) instead of raising. A skipped folder's
+            class is kept when ``classes`` is given and dropped otherwise.
+            Defaults to False.
+        **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
+
+    Raises:
+        FileNotFoundError: ``data_root`` or the requested split folder is
+            missing, or a given class has no folder in layout B.
+        ValueError: A class folder is empty (unless ``skip_empty_classes``),
+            a folder is not in the given ``classes``, or no image is found.
+    """
+
+    def __init__(self,
+                 data_root: str,
+                 split: Optional[str] = None,
+                 classes: ClassesType = None,
+                 pipeline: Sequence = (),
+                 split_ratios: RatiosType = None,
+                 split_seed: int = 0,
+                 extensions: Sequence[str] = IMG_EXTENSIONS,
+                 skip_empty_classes: bool = False,
+                 **kwargs: Any) -> None:
+        self.extensions = tuple(extensions)
+        self.skip_empty_classes = skip_empty_classes
+        self.empty_class_folders: List[str] = []
+        super().__init__(
+            classes=classes,
+            split=split,
+            split_ratios=split_ratios,
+            split_seed=split_seed,
+            data_root=data_root,
+            pipeline=list(pipeline),
+            **kwargs)
+
+    def _split_folders(self) -> Dict[Optional[str], str]:
+        root = self.data_root
+        if not osp.isdir(root):
+            raise FileNotFoundError(
+                f'ImageFolderDataset: data_root {root!r} is not a folder; '
+                'check the path in the config.')
+        if not has_split_folders(root):
+            return {None: root}
+        if self.split is not None and not osp.isdir(osp.join(root,
+                                                             self.split)):
+            present = [s for s in SPLIT_NAMES if osp.isdir(osp.join(root, s))]
+            raise FileNotFoundError(
+                f'ImageFolderDataset: {osp.join(root, self.split)!r} does not '
+                f'exist (found split folders {present}); create it or choose '
+                'another split.')
+        return {s: osp.join(root, s) for s in SPLIT_NAMES
+                if osp.isdir(osp.join(root, s))}
+
+    def _scan(self) -> Dict[Tuple[Optional[str], str], List[str]]:
+        """Images of every ``(split, class folder)``."""
+        found, ignored = {}, []
+        for split, folder in self._split_folders().items():
+            for name in _subfolders(folder):
+                images, others = list_images(osp.join(folder, name),
+                                             self.extensions)
+                found[(split, name)] = images
+                ignored += others
+        if ignored:
+            print_log(
+                f'ImageFolderDataset: ignored {len(ignored)} file(s) in '
+                f'{self.data_root!r} whose extension is not one of '
+                f'{self.extensions}, e.g. {ignored[0]!r}.',
+                logger='current', level=30)
+        return found
+
+    def _check_empty(self, found: Dict[Tuple[Optional[str], str],
+                                       List[str]]) -> None:
+        empty = [osp.join(self.data_root, *(k for k in key if k))
+                 for key, images in found.items() if not images]
+        self.empty_class_folders = empty
+        if not empty:
+            return
+        if not self.skip_empty_classes:
+            raise ValueError(
+                f'ImageFolderDataset: class folder(s) without images: '
+                f'{empty}. Add images with extensions {self.extensions}, '
+                'remove the folder(s), or set skip_empty_classes=True.')
+        print_log(
+            f'ImageFolderDataset: skipped {len(empty)} empty class '
+            f'folder(s): {empty}', logger='current', level=30)
+
+    def load_samples(self) -> tuple:
+        """Scan the folders; see the class docstring for the rules."""
+        found = self._scan()
+        self._check_empty(found)
+        folder_classes = sorted({name for (_, name), images in found.items()
+                                 if images or not self.skip_empty_classes})
+        classes = self.given_classes
+        if classes is None:
+            classes = tuple(folder_classes)
+        else:
+            self._check_given(classes, folder_classes, found)
+        index = {name: i for i, name in enumerate(classes)}
+        data_list = [
+            dict(img_path=path, gt_label=index[name], split=split)
+            for (split, name), images in sorted(found.items(), key=_order)
+            for path in images
+        ]
+        if not data_list:
+            raise ValueError(
+                f'ImageFolderDataset: no image with extensions '
+                f'{self.extensions} under {self.data_root!r}; expected '
+                'data_root/<class>/*.png or data_root/train/<class>/*.png.')
+        return data_list, classes
+
+    def _check_given(self, classes: Sequence[str],
+                     folder_classes: List[str], found: dict) -> None:
+        unknown = [c for c in folder_classes if c not in classes]
+        if unknown:
+            raise ValueError(
+                f'ImageFolderDataset: folder(s) {unknown} under '
+                f'{self.data_root!r} are not in classes={list(classes)}; add '
+                'them to classes or move the folders out of data_root.')
+        if None in {split for split, _ in found}:
+            missing = [c for c in classes if c not in folder_classes
+                       and osp.join(self.data_root, c)
+                       not in self.empty_class_folders]
+            if missing:
+                raise FileNotFoundError(
+                    f'ImageFolderDataset: no folder for class(es) {missing} '
+                    f'in {self.data_root!r}; create them or remove the '
+                    'classes from the config.')

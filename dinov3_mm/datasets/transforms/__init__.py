@@ -1,0 +1,11 @@
+"""Data transforms: loading, resizing, albumentations, packing."""
+from .albu import ALBU_PRESETS, Albumentations, build_albu
+from .formatting import PackClsInputs, image_to_tensor
+from .loading import LoadImage, read_image, to_uint8
+from .resize import ResizeKeepRatioPad
+
+__all__ = [
+    'ALBU_PRESETS', 'Albumentations', 'build_albu', 'LoadImage',
+    'PackClsInputs', 'ResizeKeepRatioPad', 'image_to_tensor', 'read_image',
+    'to_uint8'
+]

@@ -1,0 +1,4 @@
+"""Hooks registered in the ``dinov3_mm`` scope."""
+from .cls_plot_hook import ClsPlotHook
+
+__all__ = ['ClsPlotHook']

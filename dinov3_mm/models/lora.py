@@ -1,0 +1,236 @@
+"""LoRA adapters (via ``peft``) on the linear layers of the DINOv3 backbones.
+
+:func:`apply_lora` wraps the chosen :class:`~dinov3_mm.models.layers.Linear`
+layers of a backbone with ``peft`` LoRA layers and freezes every other
+backbone parameter; :func:`merge_lora` folds the adapters back into the
+weights and restores the plain modules, so the merged state dict loads into
+the same model built without LoRA. :func:`merge_lora_checkpoint` does that
+for a trained checkpoint (``tools/merge_lora.py``).
+
+Wrapped layers keep their weights under ``<name>.base_layer.*`` (peft's
+layout); a load pre-hook also accepts the plain ``<name>.weight`` keys, so
+checkpoints without adapters load into a LoRA model (missing adapter weights
+keep their initial values).
+
+Two blocks call the fused linear+GELU kernel on their first layer instead of
+calling the layer (``Mlp.fc1``, ``ConvNeXtBlock.pwconv1``), which would skip
+the adapter; when that layer is wrapped, the block's class is switched to a
+subclass that calls it (and back on merge).
+"""
+import copy
+import os
+import os.path as osp
+import tempfile
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from dinov3_mm.registry import MODELS
+from .backbones.dinov3_convnext import ConvNeXtBlock
+from .layers.ffn import Mlp
+
+DEFAULT_TARGETS = ('qkv', 'proj', 'fc1', 'fc2', 'w1', 'w2', 'w3', 'pwconv1',
+                   'pwconv2')
+LORA_MARKER = 'lora_'
+
+
+class _LoRAMlp(Mlp):
+    """:class:`Mlp` that calls ``fc1`` (so its adapter runs)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
+
+
+class _LoRAConvNeXtBlock(ConvNeXtBlock):
+    """:class:`ConvNeXtBlock` that calls ``pwconv1`` (so its adapter runs)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x
+        x = self.dwconv(x).permute(0, 2, 3, 1)
+        x = self.pwconv2(F.gelu(self.pwconv1(self.norm(x))))
+        if self.gamma is not None:
+            x = self.gamma * x
+        return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
+
+
+_FUSED = {Mlp: (_LoRAMlp, 'fc1'), ConvNeXtBlock: (_LoRAConvNeXtBlock, 'pwconv1')}
+_UNFUSED = {lora_cls: cls for cls, (lora_cls, _) in _FUSED.items()}
+
+
+def _tuner_layer_class():
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return BaseTunerLayer
+
+
+def _backbone_of(model: nn.Module) -> nn.Module:
+    return getattr(model, 'backbone', model)
+
+
+def apply_lora(model: nn.Module,
+               r: int = 8,
+               alpha: float = 16,
+               dropout: float = 0.0,
+               target_modules: Sequence[str] = DEFAULT_TARGETS) -> nn.Module:
+    """Add LoRA adapters to a backbone (or a model's ``backbone``) in place.
+
+    Only ``nn.Linear`` layers (our ``Linear``) whose attribute name is in
+    ``target_modules`` are wrapped, so ``patch_embed.proj`` (a conv) is not.
+    Afterwards the adapters are the only trainable backbone parameters; the
+    rest of a model (e.g. its head) is untouched. Adapters start with
+    ``lora_B = 0``, so outputs are unchanged.
+
+    Args:
+        model (nn.Module): A backbone, or a model with a ``backbone``.
+        r (int): Adapter rank. Defaults to 8.
+        alpha (float): LoRA scaling numerator (scale ``alpha / r``).
+            Defaults to 16.
+        dropout (float): Dropout on the adapter input. Defaults to 0.
+        target_modules (Sequence[str]): Attribute names of the linear layers
+            to adapt. Defaults to the ViT attention and FFN layers and the
+            ConvNeXt pointwise layers.
+
+    Returns:
+        nn.Module: ``model`` itself.
+
+    Raises:
+        ValueError: No layer matches ``target_modules``.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+    backbone = _backbone_of(model)
+    wanted = set(target_modules)
+    names = [name for name, module in backbone.named_modules()
+             if isinstance(module, nn.Linear)
+             and name.rsplit('.', 1)[-1] in wanted]
+    if not names:
+        raise ValueError(f'No linear layer of {type(backbone).__name__} is '
+                         f'named like target_modules={list(target_modules)}.')
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=names, bias='none')
+    inject_adapter_in_model(config, backbone)
+    tuner = _tuner_layer_class()
+    for module in backbone.modules():
+        if isinstance(module, tuner):
+            module._register_load_state_dict_pre_hook(
+                _accept_plain_keys, with_module=True)
+        fused = _FUSED.get(type(module))
+        if fused and isinstance(getattr(module, fused[1]), tuner):
+            module.__class__ = fused[0]
+    for name, param in backbone.named_parameters():
+        param.requires_grad = LORA_MARKER in name
+    trainable = sum(p.numel() for n, p in backbone.named_parameters()
+                    if p.requires_grad)
+    print_log(f'LoRA r={r} alpha={alpha} on {len(names)} layers of '
+              f'{type(backbone).__name__}: {trainable} trainable backbone '
+              'parameters.', logger='current')
+    return model
+
+
+def _accept_plain_keys(module: nn.Module, state_dict: dict, prefix: str,
+                       *args) -> None:
+    """Load pre-hook: route ``<layer>.weight`` to ``<layer>.base_layer.weight``.
+
+    Adapter weights absent from ``state_dict`` are filled with the current
+    ones, so a checkpoint without adapters loads strictly.
+    """
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    if not keys or any(k[len(prefix):].startswith('base_layer.') for k in keys):
+        return
+    for key in keys:
+        rest = key[len(prefix):]
+        if not rest.startswith(LORA_MARKER):
+            state_dict[f'{prefix}base_layer.{rest}'] = state_dict.pop(key)
+    for name, tensor in module.state_dict().items():
+        if name.startswith(LORA_MARKER):
+            state_dict.setdefault(prefix + name, tensor)
+
+
+def has_lora(model: nn.Module) -> bool:
+    """Whether ``model`` contains LoRA-wrapped layers."""
+    tuner = _tuner_layer_class()
+    return any(isinstance(m, tuner) for m in model.modules())
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every adapter into its base weight and unwrap the layers in place.
+
+    The result has exactly the modules (and state-dict keys) of the model
+    built without LoRA. Parameters keep their ``requires_grad`` flags.
+
+    Args:
+        model (nn.Module): A model or backbone with LoRA layers.
+
+    Returns:
+        nn.Module: ``model`` itself.
+    """
+    tuner = _tuner_layer_class()
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, tuner):
+            continue
+        module.merge()
+        parent_name, _, child = name.rpartition('.')
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, module.get_base_layer())
+    for module in model.modules():
+        if type(module) in _UNFUSED:
+            module.__class__ = _UNFUSED[type(module)]
+    if hasattr(model, 'lora_cfg'):
+        model.lora_cfg = None
+    return model
+
+
+def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
+                          out: str) -> str:
+    """Write a checkpoint with merged adapters for the config without LoRA.
+
+    Args:
+        config (str | Config): Training config whose ``model`` has ``lora``.
+        checkpoint (str): Checkpoint trained with that config.
+        out (str): Output path; written atomically (temp file + rename).
+
+    Returns:
+        str: ``out``. The file holds ``state_dict`` (loadable strictly into
+        ``model`` built with ``lora`` removed) and ``meta``.
+
+    Raises:
+        ValueError: The config has no ``lora`` or the checkpoint does not fit.
+    """
+    from dinov3_mm.engine.checkpoint_compat import register_safe_globals
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    model_cfg = copy.deepcopy(cfg.model)
+    if not model_cfg.get('lora'):
+        raise ValueError(f'{config}: model.lora is not set; there are no '
+                         'adapters to merge.')
+    model_cfg['backbone'].pop('init_cfg', None)
+    model = MODELS.build(model_cfg)
+    register_safe_globals()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state_dict = state.get('state_dict', state)
+    result = model.load_state_dict(state_dict, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f'{checkpoint} does not fit the model of {config}: missing '
+            f'{result.missing_keys[:5]}, unexpected '
+            f'{result.unexpected_keys[:5]}.')
+    merged = merge_lora(model).state_dict()
+    leftover = [k for k in merged if LORA_MARKER in k or '.base_layer.' in k]
+    if leftover:
+        raise RuntimeError(f'Merging left adapter keys such as {leftover[:3]}.')
+    meta = dict(state.get('meta') or {}) if isinstance(state, dict) else {}
+    meta.update(lora_merged_from=osp.abspath(checkpoint),
+                lora=dict(cfg.model['lora']))
+    directory = osp.dirname(osp.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
+    os.close(fd)
+    try:
+        torch.save(dict(meta=meta, state_dict=merged), tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    return out

@@ -1,0 +1,4 @@
+"""Losses."""
+from .cls_losses import CrossEntropyLoss, soft_cross_entropy
+
+__all__ = ['CrossEntropyLoss', 'soft_cross_entropy']
