@@ -1,5 +1,6 @@
 # dinov3_mm: two entry points, both documented in README.md.
-#   make demo   set up .venv, then run the feature demo (work_dirs/demo)
+#   make demo   set up .venv, then generate the shapes dataset, train, test
+#               and predict with a classifier (work_dirs/demo)
 #   make test   set up .venv, then run the whole test suite on 2 workers
 # The virtualenv lives in ./.venv. torch==2.13.0 is installed only when the
 # venv has no torch at all, so a machine's own (e.g. CUDA) torch is kept.
@@ -18,8 +19,16 @@ export PIP_NO_INPUT := 1
 
 .PHONY: demo test
 
+DEMO_CFG := configs/demo/convnext_shapes.py
+DEMO_DIR := work_dirs/demo
+
 demo: $(STAMP)
-	$(PY) tools/analysis/feature_demo.py --out work_dirs/demo
+	$(PY) tools/generate_shapes_dataset.py data/shapes
+	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR)
+	$(PY) tools/test.py $(DEMO_CFG) $$(cat $(DEMO_DIR)/last_checkpoint) --work-dir $(DEMO_DIR)
+	$(PY) tools/infer.py $(DEMO_CFG) $$(cat $(DEMO_DIR)/last_checkpoint) data/shapes/test --out $(DEMO_DIR)/predictions.csv
+	$(PY) tools/analysis/feature_demo.py --out $(DEMO_DIR)/features
+	@echo "Metrics: above (Epoch(test)); plots: $(DEMO_DIR)/plots/{val,test}/*.png and $(DEMO_DIR)/plots/training_curves.png; predictions: $(DEMO_DIR)/predictions.csv"
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests

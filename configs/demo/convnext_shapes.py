@@ -17,7 +17,7 @@ model = dict(
         layer_scale_init_value=0.1, out_type='cls_token'),
     head=dict(type='LinearClsHead', num_classes=num_classes,
               in_channels=256,
-              loss=dict(type='CrossEntropyLoss', label_smoothing=0.1)))
+              loss=dict(type='CrossEntropyLoss')))
 
 train_pipeline = [
     dict(type='LoadImage'),
@@ -34,7 +34,7 @@ test_pipeline = [
     dict(type='ResizeKeepRatioPad', size=img_size),
     dict(type='PackClsInputs'),
 ]
-train_dataloader = dict(batch_size=32, num_workers=1,
+train_dataloader = dict(batch_size=16, num_workers=1,
                         dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=32, num_workers=1,
                       dataset=dict(pipeline=test_pipeline))
@@ -43,18 +43,18 @@ test_dataloader = dict(batch_size=32, num_workers=1,
 val_evaluator = dict(type='ClsMetric', topk=(1, ))
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=4)
+train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='bfloat16',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=20,
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=30,
          eta_min=1e-5, convert_to_iter_based=True),
 ]
-default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=4))
+default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=5))
