@@ -66,3 +66,27 @@ def run_python(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
             timeout=timeout)
 
     return run
+
+
+def _shrink_config(cfg, data_root, batch_size: int = 4,
+                   img_size: Optional[int] = None):
+    """Point a shapes config at ``data_root`` with small, worker-free loaders."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        loader.dataset.data_root = str(data_root)
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.batch_size = batch_size
+        for step in loader.dataset.pipeline:
+            if img_size and step['type'] == 'ResizeKeepRatioPad':
+                step['size'] = img_size
+    cfg.param_scheduler = []
+    return cfg
+
+
+@pytest.fixture
+def shrink_config():
+    """``shrink_config(cfg, data_root, batch_size=4, img_size=None)``."""
+    return _shrink_config

@@ -20,30 +20,18 @@ def shapes(tmp_path_factory):
     return write_shape_dataset(str(root), num_per_class=4, size=32)
 
 
-def _tiny(cfg, data_root, work_dir):
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_trains_and_tests(path, repo_root, shapes, tmp_path,
+                                 shrink_config):
+    cfg = shrink_config(Config.fromfile(str(repo_root / path)), shapes,
+                        img_size=32)
     if cfg.model.backbone.type == 'DINOv3ViT':
         cfg.model.backbone.arch = dict(embed_dims=64, num_layers=2,
                                        num_heads=2)
         cfg.model.head.in_channels = 128
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = str(data_root)
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 4
-        for step in loader.dataset.pipeline:
-            if step['type'] == 'ResizeKeepRatioPad':
-                step['size'] = 32
     cfg.train_cfg.max_epochs = 2
     cfg.train_cfg.val_interval = 1
-    cfg.param_scheduler = []
-    cfg.work_dir = str(work_dir)
-    return cfg
-
-
-@pytest.mark.parametrize('path', CONFIGS)
-def test_config_trains_and_tests(path, repo_root, shapes, tmp_path):
-    cfg = _tiny(Config.fromfile(str(repo_root / path)), shapes, tmp_path)
+    cfg.work_dir = str(tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()

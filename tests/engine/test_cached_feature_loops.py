@@ -12,22 +12,20 @@ TINY_BACKBONE = dict(arch=dict(embed_dims=64, num_layers=2, num_heads=2),
                      frozen_stages=2)
 
 
-def _cfg(repo_root, data_root, work_dir, **train_cfg):
-    cfg = Config.fromfile(str(repo_root / REPO_CFG))
-    cfg.model.backbone.update(TINY_BACKBONE)
-    cfg.model.head.in_channels = 128
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = str(data_root)
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 8
-        loader.dataset.pipeline[1].size = 32
-    cfg.train_cfg.update(max_epochs=6, val_interval=3, **train_cfg)
-    cfg.work_dir = str(work_dir)
-    cfg.default_hooks.logger.interval = 1
-    cfg.param_scheduler = []
-    return cfg
+@pytest.fixture
+def make_cfg(repo_root, shapes, shrink_config):
+
+    def make(work_dir, **train_cfg):
+        cfg = shrink_config(Config.fromfile(str(repo_root / REPO_CFG)),
+                            shapes, batch_size=8, img_size=32)
+        cfg.model.backbone.update(TINY_BACKBONE)
+        cfg.model.head.in_channels = 128
+        cfg.train_cfg.update(max_epochs=6, val_interval=3, **train_cfg)
+        cfg.work_dir = str(work_dir)
+        cfg.default_hooks.logger.interval = 1
+        return cfg
+
+    return make
 
 
 def _count_backbone_calls(runner):
@@ -43,8 +41,9 @@ def shapes(tmp_path_factory):
     return write_shape_dataset(str(root), num_per_class=6, size=32)
 
 
-def test_linear_probe_extracts_each_split_once(repo_root, shapes, tmp_path):
-    runner = Runner.from_cfg(_cfg(repo_root, shapes, tmp_path / 'w'))
+def test_linear_probe_extracts_each_split_once(make_cfg, tmp_path):
+    runner = Runner.from_cfg(make_cfg(tmp_path / 'w'))
+    assert runner.max_iters == 6 * 3  # 18 images, batches of 8
     calls = _count_backbone_calls(runner)
     runner.train()
     # 18 train + 18 val images, each through the backbone exactly once,
@@ -57,9 +56,8 @@ def test_linear_probe_extracts_each_split_once(repo_root, shapes, tmp_path):
     assert 0 <= metrics['accuracy/top1'] <= 100
 
 
-def test_augmented_views_cost_one_pass_each(repo_root, shapes, tmp_path):
-    runner = Runner.from_cfg(
-        _cfg(repo_root, shapes, tmp_path / 'w', num_views=2))
+def test_augmented_views_cost_one_pass_each(make_cfg, tmp_path):
+    runner = Runner.from_cfg(make_cfg(tmp_path / 'w', num_views=2))
     calls = _count_backbone_calls(runner)
     runner.train()
     assert sum(calls) == 2 * 18 + 18
@@ -67,8 +65,8 @@ def test_augmented_views_cost_one_pass_each(repo_root, shapes, tmp_path):
     assert not torch.equal(views[0][0][0], views[1][0][0])  # random flips
 
 
-def test_trainable_backbone_is_rejected(repo_root, shapes, tmp_path):
-    cfg = _cfg(repo_root, shapes, tmp_path / 'w')
+def test_trainable_backbone_is_rejected(make_cfg, tmp_path):
+    cfg = make_cfg(tmp_path / 'w')
     cfg.model.backbone.frozen_stages = -1
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match='needs a frozen backbone'):

@@ -36,19 +36,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_ranks_train_one_classifier(repo_root, tmp_path):
+def test_two_ranks_train_one_classifier(repo_root, tmp_path, shrink_config):
     data = write_shape_dataset(str(tmp_path / 'shapes'), num_per_class=4,
                                size=32)
     (tmp_path / 'rank_hook.py').write_text(HOOK_MODULE)
-    cfg = Config.fromfile(str(repo_root / 'configs/demo/convnext_shapes.py'))
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = data
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 3
+    cfg = shrink_config(
+        Config.fromfile(str(repo_root / 'configs/demo/convnext_shapes.py')),
+        data, batch_size=3)
     cfg.train_cfg.max_epochs = 2
-    cfg.param_scheduler = []
     cfg.default_hooks.checkpoint.interval = 1
     cfg.custom_imports = dict(imports=['rank_hook'])
     cfg.custom_hooks = [dict(type='DumpRankWeights')]

@@ -13,17 +13,13 @@ from dinov3_mm.apis import inference_model, init_model
 from dinov3_mm.datasets.synthetic import make_shape_images, write_shape_dataset
 
 
-def test_infer_writes_csv_and_api_matches(repo_root, tmp_path):
+def test_infer_writes_csv_and_api_matches(repo_root, tmp_path, shrink_config):
     data = write_shape_dataset(str(tmp_path / 'shapes'), num_per_class=3,
                                size=32)
-    cfg = Config.fromfile(str(repo_root / 'configs/demo/convnext_shapes.py'))
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = data
-        loader.num_workers = 0
-        loader.persistent_workers = False
+    cfg = shrink_config(
+        Config.fromfile(str(repo_root / 'configs/demo/convnext_shapes.py')),
+        data)
     cfg.train_cfg.max_epochs = 1
-    cfg.param_scheduler = []
     cfg.work_dir = str(tmp_path / 'work')
     cfg_path = tmp_path / 'cfg.py'
     cfg.dump(str(cfg_path))

@@ -134,9 +134,9 @@ class CachedFeatureTrainLoop(EpochBasedTrainLoop):
             raise ValueError(f'num_views must be >= 1, got {num_views}.')
         self.num_views = num_views
         self.autocast_dtype = _autocast_dtype(autocast_dtype)
-        self.batch_size = dataloader.batch_size or 1
+        self.batch_size = self.dataloader.batch_size or 1
         self._max_iters = self._max_epochs * math.ceil(
-            len(dataloader.dataset) / self.batch_size)
+            len(self.dataloader.dataset) / self.batch_size)
         self.generator = torch.Generator().manual_seed(seed)
         self.views: List[Tuple[Features, list]] = []
 
