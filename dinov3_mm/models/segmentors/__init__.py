@@ -1,0 +1,4 @@
+"""Segmentation models."""
+from .dinov3_segmentor import DINOv3Segmentor
+
+__all__ = ['DINOv3Segmentor']
