@@ -6,8 +6,10 @@ of the ``dinov3_mm`` scope import it lazily.
 from .annotation_file import AnnotationFileDataset
 from .base import BaseClsDataset
 from .image_folder import IMG_EXTENSIONS, ImageFolderDataset
+from .seg_folder import SegFolderDataset, default_palette
 from .split import DEFAULT_SPLIT_RATIOS, SPLIT_NAMES, stratified_split
 from .synthetic import make_shape_images, write_shape_dataset
+from .synthetic_seg import SEG_CLASSES, SEG_PALETTE, write_seg_shapes_dataset
 from .transforms import (ALBU_PRESETS, Albumentations, LoadImage,
                          PackClsInputs, ResizeKeepRatioPad, read_image)
 from .validation import Report, ValidationRules, validate_dataset
@@ -18,5 +20,6 @@ __all__ = [
     'stratified_split', 'make_shape_images', 'write_shape_dataset',
     'ALBU_PRESETS', 'Albumentations', 'LoadImage', 'PackClsInputs',
     'ResizeKeepRatioPad', 'read_image', 'Report', 'ValidationRules',
-    'validate_dataset'
+    'validate_dataset', 'SegFolderDataset', 'default_palette', 'SEG_CLASSES',
+    'SEG_PALETTE', 'write_seg_shapes_dataset'
 ]

@@ -2,10 +2,14 @@
 from .albu import ALBU_PRESETS, Albumentations, build_albu
 from .formatting import PackClsInputs, image_to_tensor
 from .loading import LoadImage, read_image, to_uint8
+from .gamma import GammaCorrection, adjust_gamma
 from .resize import ResizeKeepRatioPad
+from .seg_formatting import PackSegInputs
+from .seg_loading import LoadSegAnnotation, rgb_to_index
 
 __all__ = [
     'ALBU_PRESETS', 'Albumentations', 'build_albu', 'LoadImage',
     'PackClsInputs', 'ResizeKeepRatioPad', 'image_to_tensor', 'read_image',
-    'to_uint8'
+    'to_uint8', 'GammaCorrection', 'adjust_gamma', 'PackSegInputs',
+    'LoadSegAnnotation', 'rgb_to_index'
 ]

@@ -1,5 +1,9 @@
 """Heads."""
 from .cls_heads import (ClsHead, LinearClsHead, MLPClsHead,
                         MultiLabelLinearClsHead)
+from .seg_heads import BaseSegHead, DPTHead, LinearSegHead, UNetHead
 
-__all__ = ['ClsHead', 'LinearClsHead', 'MLPClsHead', 'MultiLabelLinearClsHead']
+__all__ = [
+    'ClsHead', 'LinearClsHead', 'MLPClsHead', 'MultiLabelLinearClsHead',
+    'BaseSegHead', 'DPTHead', 'LinearSegHead', 'UNetHead'
+]

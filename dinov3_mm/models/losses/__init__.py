@@ -1,4 +1,8 @@
 """Losses."""
 from .cls_losses import CrossEntropyLoss, soft_cross_entropy
+from .seg_losses import CEDiceLoss, DiceLoss, FocalLoss, SegCrossEntropyLoss
 
-__all__ = ['CrossEntropyLoss', 'soft_cross_entropy']
+__all__ = [
+    'CrossEntropyLoss', 'soft_cross_entropy', 'CEDiceLoss', 'DiceLoss',
+    'FocalLoss', 'SegCrossEntropyLoss'
+]
