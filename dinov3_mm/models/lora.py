@@ -12,10 +12,9 @@ layout); a load pre-hook also accepts the plain ``<name>.weight`` keys, so
 checkpoints without adapters load into a LoRA model (missing adapter weights
 keep their initial values).
 
-Two blocks call the fused linear+GELU kernel on their first layer instead of
-calling the layer (``Mlp.fc1``, ``ConvNeXtBlock.pwconv1``), which would skip
-the adapter; when that layer is wrapped, the block's class is switched to a
-subclass that calls it (and back on merge).
+Blocks that fuse GELU into their first layer go through
+:func:`~dinov3_mm.models.layers.linear`, which calls a wrapped layer itself,
+so its adapter runs.
 """
 import copy
 import os
@@ -24,41 +23,15 @@ import tempfile
 from typing import Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.logging import print_log
-from torch import Tensor, nn
+from torch import nn
 
 from dinov3_mm.registry import MODELS
-from .backbones.dinov3_convnext import ConvNeXtBlock
-from .layers.ffn import Mlp
 
 DEFAULT_TARGETS = ('qkv', 'proj', 'fc1', 'fc2', 'w1', 'w2', 'w3', 'pwconv1',
                    'pwconv2')
 LORA_MARKER = 'lora_'
-
-
-class _LoRAMlp(Mlp):
-    """:class:`Mlp` that calls ``fc1`` (so its adapter runs)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
-
-
-class _LoRAConvNeXtBlock(ConvNeXtBlock):
-    """:class:`ConvNeXtBlock` that calls ``pwconv1`` (so its adapter runs)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x
-        x = self.dwconv(x).permute(0, 2, 3, 1)
-        x = self.pwconv2(F.gelu(self.pwconv1(self.norm(x))))
-        if self.gamma is not None:
-            x = self.gamma * x
-        return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
-
-
-_FUSED = {Mlp: (_LoRAMlp, 'fc1'), ConvNeXtBlock: (_LoRAConvNeXtBlock, 'pwconv1')}
-_UNFUSED = {lora_cls: cls for cls, (lora_cls, _) in _FUSED.items()}
 
 
 def _tuner_layer_class():
@@ -116,9 +89,6 @@ def apply_lora(model: nn.Module,
         if isinstance(module, tuner):
             module._register_load_state_dict_pre_hook(
                 _accept_plain_keys, with_module=True)
-        fused = _FUSED.get(type(module))
-        if fused and isinstance(getattr(module, fused[1]), tuner):
-            module.__class__ = fused[0]
     for name, param in backbone.named_parameters():
         param.requires_grad = LORA_MARKER in name
     trainable = sum(p.numel() for n, p in backbone.named_parameters()
@@ -174,9 +144,6 @@ def merge_lora(model: nn.Module) -> nn.Module:
         parent_name, _, child = name.rpartition('.')
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, module.get_base_layer())
-    for module in model.modules():
-        if type(module) in _UNFUSED:
-            module.__class__ = _UNFUSED[type(module)]
     if hasattr(model, 'lora_cfg'):
         model.lora_cfg = None
     return model

@@ -49,20 +49,6 @@ def test_test_tool_evaluates_and_dumps(tiny_config, tmp_path, run_tool):
     assert out.is_file()
 
 
-def _has_cpu_amp_wrapper() -> bool:
-    """Whether the dinov3_mm scope overrides mmengine's GPU-only wrapper."""
-    try:
-        from dinov3_mm.registry import OPTIM_WRAPPERS
-        OPTIM_WRAPPERS.import_from_location()
-    except Exception:  # a broken engine package fails the other tests
-        return False
-    return 'AmpOptimWrapper' in OPTIM_WRAPPERS.module_dict
-
-
-@pytest.mark.skipif(
-    not torch.cuda.is_available() and not _has_cpu_amp_wrapper(),
-    reason="mmengine's AmpOptimWrapper needs CUDA and dinov3_mm registers "
-    'no CPU-capable AmpOptimWrapper yet')
 def test_train_amp(tiny_config, tmp_path, run_tool):
     work_dir = tmp_path / 'work'
     run_tool('train.py', tiny_config, '--work-dir', work_dir, '--amp')

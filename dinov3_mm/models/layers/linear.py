@@ -59,7 +59,9 @@ def linear(x: Tensor,
 
     Args:
         x (Tensor): Input ``(..., in_features)``.
-        layer (nn.Linear): Supplies the weight (and the bias unless given).
+        layer (nn.Module): An ``nn.Linear`` supplying the weight (and the
+            bias unless given); any other module (e.g. a LoRA wrapper) is
+            simply called.
         bias (Tensor, optional): Bias to use instead of ``layer.bias``.
         gelu (bool): Apply ``F.gelu`` (erf form) to the output. Defaults to
             False.
@@ -68,6 +70,10 @@ def linear(x: Tensor,
         Tensor: Same values as ``F.linear`` (and ``F.gelu``) within rounding;
         under CPU autocast in the autocast dtype, as ``F.linear`` would be.
     """
+    if not isinstance(layer, nn.Linear):
+        # a wrapper such as a peft LoRA layer: its forward adds the adapter
+        out = layer(x)
+        return F.gelu(out) if gelu else out
     bias = layer.bias if bias is None else bias
     if not _fast_path(x, layer.weight):
         out = F.linear(x, layer.weight, bias)

@@ -45,3 +45,21 @@ def test_autograd_takes_the_differentiable_path():
     linear(x, layer, gelu=True).sum().backward()
     assert x.grad is not None and layer.weight.grad is not None
     assert '_cast_cache' not in layer.__dict__
+
+
+def test_other_modules_are_called_so_wrappers_run():
+    base = Linear(8, 4)
+
+    class Wrapper(torch.nn.Module):  # like a peft LoRA layer
+        def __init__(self):
+            super().__init__()
+            self.base_layer = base
+
+        def forward(self, x):
+            return self.base_layer(x) + 1.0
+
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        out = linear(x, Wrapper(), gelu=True)
+        expected = F.gelu(F.linear(x, base.weight, base.bias) + 1.0)
+    assert torch.allclose(out, expected, atol=1e-5)
