@@ -1,26 +1,58 @@
-"""Classify an image, a folder of images or a text list of paths; write a CSV.
+"""Predict with a trained classifier or segmentor on images; write the results.
 
-Example::
+The task follows the model: a segmentor (``DINOv3Segmentor``, or any model
+with a ``decode_head``) writes masks, otherwise class predictions go to a CSV.
+
+Classification (``--out``: a CSV file, default ``predictions.csv``)::
 
     python tools/infer.py CONFIG CHECKPOINT path/to/images --out preds.csv
+
+Segmentation (``--out``: a directory, default ``seg_predictions``)::
+
+    python tools/infer.py CONFIG CHECKPOINT path/to/images --out seg_preds
+
+writes ``seg_preds/masks/<relative path>.png`` (palette PNGs: coloured in a
+viewer, class indices when read back), ``seg_preds/overlays/<relative
+path>.png`` (masks blended over the images; ``--no-overlay`` skips them) and
+``seg_preds/summary.csv`` (per image, the fraction of pixels of each class).
+
+SOURCE is an image file, a folder (searched recursively) or a text file with
+one image path per line.
 """
 import argparse
+import os.path as osp
 import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
-from dinov3_mm.apis.inference import (inference_model, init_model,
-                                      list_images, write_predictions_csv)
+from dinov3_mm.apis.inference import (inference_model, init_model, list_images,
+                                      write_predictions_csv)
+from dinov3_mm.apis.seg_inference import (inference_segmentor, is_segmentor,
+                                          segmentor_meta, write_seg_outputs)
+
+DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[2:]))
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('source', help='image file, folder, or text file '
                         'with one image path per line')
-    parser.add_argument('--out', default='predictions.csv')
+    parser.add_argument(
+        '--out', help='classification: CSV file (default '
+        f'{DEFAULT_OUT["cls"]}); segmentation: output directory (default '
+        f'{DEFAULT_OUT["seg"]})')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='images per forward pass (default 8 for '
+                        'classification, 4 for segmentation)')
+    parser.add_argument('--no-overlay', action='store_true',
+                        help='segmentation: do not write overlays')
+    parser.add_argument('--alpha', type=float, default=0.5,
+                        help='segmentation: overlay opacity (default 0.5)')
     return parser.parse_args(argv)
 
 
@@ -28,10 +60,27 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     paths = list_images(args.source)
     model = init_model(args.config, args.checkpoint, device=args.device)
-    predictions = inference_model(model, paths, batch_size=args.batch_size)
+    if is_segmentor(model):
+        out = args.out or DEFAULT_OUT['seg']
+        results = inference_segmentor(model, paths,
+                                      batch_size=args.batch_size or 4)
+        classes, palette = segmentor_meta(model)
+        source_root = args.source if osp.isdir(args.source) else None
+        written = write_seg_outputs(
+            paths, results, out, palette=palette, classes=classes,
+            overlay=not args.no_overlay, source_root=source_root,
+            alpha=args.alpha)
+        print(f'Wrote {len(paths)} masks to {osp.join(out, "masks")}' +
+              (f' and overlays to {osp.join(out, "overlays")}'
+               if written['overlays'] else '') +
+              f'; summary: {written["summary"]}')
+        return 0
+    out = args.out or DEFAULT_OUT['cls']
+    predictions = inference_model(model, paths,
+                                  batch_size=args.batch_size or 8)
     classes = model.dataset_meta.get('classes')
-    write_predictions_csv(paths, predictions, args.out, classes)
-    print(f'Wrote {len(paths)} predictions to {args.out}')
+    write_predictions_csv(paths, predictions, out, classes)
+    print(f'Wrote {len(paths)} predictions to {out}')
     return 0
 
 

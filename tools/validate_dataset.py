@@ -1,33 +1,59 @@
-"""Check a classification dataset before training on it.
+"""Check a classification or segmentation dataset before training on it.
 
-Prints counts per class and split, the imbalance ratio, unreadable or
+Classification (an ImageFolder root or a .csv / .json annotation file):
+prints counts per class and split, the imbalance ratio, unreadable or
 truncated files, images that are too small, too dark, too bright or flat,
-and exact duplicates across splits. Exits 1 when a failing rule has issues,
-2 when the annotations cannot be read, 0 otherwise.
+and exact duplicates across splits.
+
+Segmentation (``--seg``, or a root holding ``img_dir/`` and ``ann_dir/``,
+mmseg layout): pairs images and masks per split and prints pixels and
+images per class, images without masks, masks without images, unreadable
+files, masks of another size than their image, values outside the classes
+(per file), classes with no pixel and masks that are all ignore or all
+background. Masks are decoded as LoadSegAnnotation does (palette PNGs,
+RGB-encoded masks through --palette).
+
+Exits 1 when a failing rule has issues, 2 when the annotations or the
+layout cannot be read, 0 otherwise.
 
 Examples::
 
     python tools/validate_dataset.py data/shapes
     python tools/validate_dataset.py data/labels.csv --max-imbalance 5 \\
         --fail-on unreadable,duplicates,too_small --json report.json
+    python tools/validate_dataset.py data/seg_shapes \\
+        --classes background,circle,square,triangle
+    python tools/validate_dataset.py data/ade --seg --num-classes 150 \\
+        --img-suffix .jpg --reduce-zero-label
 """
 import argparse
 import json
+import os.path as osp
 import sys
 
+from dinov3_mm.datasets.seg_validation import (SEG_CHECKS, SEG_DEFAULT_FAIL_ON,
+                                               SegValidationRules,
+                                               validate_seg_dataset)
 from dinov3_mm.datasets.validation import (CHECKS, DEFAULT_FAIL_ON,
                                            ValidationRules, validate_dataset)
+
+SEG_ONLY = ('classes', 'num_classes', 'ignore_index', 'img_suffix',
+            'seg_map_suffix', 'reduce_zero_label', 'palette', 'mask_format',
+            'img_dir', 'ann_dir')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments of the validation tool."""
     defaults = ValidationRules()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('source', help='ImageFolder root, or a .csv / .json '
-                        'annotation file')
-    parser.add_argument('--max-imbalance', type=float,
-                        default=defaults.max_imbalance,
-                        help='largest allowed max/min class count ratio')
+    parser.add_argument('source', help='ImageFolder root, a .csv / .json '
+                        'annotation file, or a segmentation root with '
+                        'img_dir/ and ann_dir/')
+    parser.add_argument('--max-imbalance', type=float, default=None,
+                        help='largest allowed max/min class count ratio '
+                        f'(default {defaults.max_imbalance:g}; segmentation: '
+                        f'class pixels, default '
+                        f'{SegValidationRules().max_imbalance:g})')
     parser.add_argument('--min-size', type=int, default=defaults.min_size,
                         help='smallest allowed image side in pixels')
     parser.add_argument('--dark-mean', type=float, default=defaults.dark_mean,
@@ -39,28 +65,118 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'bright')
     parser.add_argument('--flat-std', type=float, default=defaults.flat_std,
                         help='grey-level std below which an image is flat')
-    parser.add_argument('--fail-on', default=','.join(DEFAULT_FAIL_ON),
-                        help=f'comma-separated checks that fail, from '
-                        f'{",".join(CHECKS)}; or "all" / "none"')
+    parser.add_argument('--fail-on', default=None,
+                        help='comma-separated checks that fail, or "all" / '
+                        f'"none"; classification: {",".join(CHECKS)} '
+                        f'(default {",".join(DEFAULT_FAIL_ON)}); '
+                        f'segmentation: {",".join(SEG_CHECKS)} (default '
+                        f'{",".join(SEG_DEFAULT_FAIL_ON)})')
     parser.add_argument('--workers', type=int, default=defaults.workers,
                         help='threads reading images')
     parser.add_argument('--json', help='also write the report to this file')
+    seg = parser.add_argument_group(
+        'segmentation', 'used with --seg, or when the source holds img_dir/ '
+        'and ann_dir/')
+    seg.add_argument('--seg', action='store_true',
+                     help='validate a segmentation dataset')
+    seg.add_argument('--classes',
+                     help='class names, comma-separated (index 0 first), or '
+                     'a text file with one per line')
+    seg.add_argument('--num-classes', type=int,
+                     help='number of classes, when no names')
+    seg.add_argument('--ignore-index', type=int, default=None,
+                     help='label value ignored (default 255)')
+    seg.add_argument('--img-suffix', default=None,
+                     help='image file suffix (default .png)')
+    seg.add_argument('--seg-map-suffix', default=None,
+                     help='mask file suffix (default .png)')
+    seg.add_argument('--reduce-zero-label', action='store_true',
+                     default=None,
+                     help='0 is unlabelled: map it to the ignore index and '
+                     'shift the other labels down by one')
+    seg.add_argument('--palette',
+                     help='RGB colour per class for RGB-encoded masks: JSON '
+                     '("[[0,0,0],[255,0,0]]") or a .json file')
+    seg.add_argument('--mask-format', choices=('auto', 'index', 'rgb'),
+                     default=None, help='mask decoding (default auto)')
+    seg.add_argument('--img-dir', default=None,
+                     help='image folder under the root (default img_dir)')
+    seg.add_argument('--ann-dir', default=None,
+                     help='mask folder under the root (default ann_dir)')
     return parser.parse_args(argv)
+
+
+def _is_seg(args) -> bool:
+    if args.seg:
+        return True
+    img_dir, ann_dir = args.img_dir or 'img_dir', args.ann_dir or 'ann_dir'
+    if (osp.isdir(osp.join(args.source, img_dir))
+            and osp.isdir(osp.join(args.source, ann_dir))):
+        return True
+    given = [f'--{k.replace("_", "-")}' for k in SEG_ONLY
+             if getattr(args, k) is not None]
+    if given:
+        raise ValueError(
+            f'{", ".join(given)} only apply to segmentation datasets, and '
+            f'{args.source} has no {img_dir}/ and {ann_dir}/ folders; add '
+            '--seg to validate it as one.')
+    return False
+
+
+def _classes(value):
+    if value is None or osp.isfile(value):
+        return value
+    return [c.strip() for c in value.split(',') if c.strip()]
+
+
+def _palette(value):
+    if value is None:
+        return None
+    if osp.isfile(value):
+        with open(value, encoding='utf-8') as f:
+            return json.load(f)
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'--palette {value!r} is neither a file nor JSON '
+                         f'([[r, g, b], ...]): {exc}') from exc
+
+
+def _run(args):
+    seg = _is_seg(args)
+    rules_cls = SegValidationRules if seg else ValidationRules
+    kwargs = dict(min_size=args.min_size, dark_mean=args.dark_mean,
+                  bright_mean=args.bright_mean, flat_std=args.flat_std,
+                  workers=args.workers)
+    if args.max_imbalance is not None:
+        kwargs['max_imbalance'] = args.max_imbalance
+    if args.fail_on is not None:
+        kwargs['fail_on'] = [c.strip() for c in args.fail_on.split(',')
+                             if c.strip()]
+    rules = rules_cls(**kwargs)
+    if not seg:
+        return validate_dataset(args.source, rules)
+    return validate_seg_dataset(
+        args.source,
+        classes=_classes(args.classes),
+        num_classes=args.num_classes,
+        img_suffix=args.img_suffix or '.png',
+        seg_map_suffix=args.seg_map_suffix or '.png',
+        ignore_index=(255 if args.ignore_index is None else
+                      args.ignore_index),
+        reduce_zero_label=bool(args.reduce_zero_label),
+        mask_format=args.mask_format or 'auto',
+        palette=_palette(args.palette),
+        img_dir=args.img_dir or 'img_dir',
+        ann_dir=args.ann_dir or 'ann_dir',
+        rules=rules)
 
 
 def main(argv=None) -> int:
     """Run the checks; return the exit code."""
     args = parse_args(argv)
     try:
-        rules = ValidationRules(
-            max_imbalance=args.max_imbalance,
-            min_size=args.min_size,
-            dark_mean=args.dark_mean,
-            bright_mean=args.bright_mean,
-            flat_std=args.flat_std,
-            fail_on=[c.strip() for c in args.fail_on.split(',') if c.strip()],
-            workers=args.workers)
-        report = validate_dataset(args.source, rules)
+        report = _run(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -1,5 +1,10 @@
 """High-level APIs: model building, inference and feature extraction."""
 from .features import extract_features
-from .inference import inference_model, init_model
+from .inference import build_test_pipeline, inference_model, init_model
+from .pca_features import run_pca_features
+from .seg_inference import inference_segmentor, write_seg_outputs
 
-__all__ = ['init_model', 'inference_model', 'extract_features']
+__all__ = [
+    'init_model', 'inference_model', 'extract_features', 'build_test_pipeline',
+    'inference_segmentor', 'write_seg_outputs', 'run_pca_features'
+]

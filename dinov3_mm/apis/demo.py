@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from dinov3_mm.apis.features import extract_features
+from dinov3_mm.apis.pca_features import build_bare_backbone
 from dinov3_mm.datasets.synthetic import SHAPES, make_shape_images
-from dinov3_mm.registry import MODELS
 from dinov3_mm.visualization.pca import pca_rgb
 
 
@@ -47,11 +47,7 @@ def run_feature_demo(out_dir: str,
         dict: The summary also written to ``summary.json``.
     """
     torch.manual_seed(seed)
-    cfg = dict(type=backbone, arch=arch)
-    if checkpoint:
-        cfg['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint)
-    model = MODELS.build(cfg)
-    model.init_weights()
+    model = build_bare_backbone(backbone, arch, checkpoint)
     images = make_shape_images(num_images, img_size, seed)
 
     start = time.perf_counter()

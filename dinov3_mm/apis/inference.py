@@ -60,11 +60,29 @@ def init_model(config: Union[str, Config],
     return model.to(device).eval()
 
 
-def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
-    pipeline = [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
-    if from_array:
-        pipeline = [t for t in pipeline if t['type'] != 'LoadImage']
-    return Compose(pipeline)
+#: Annotation loaders left out of inference pipelines (no labels there).
+ANNOTATION_LOADERS = ('LoadSegAnnotation', )
+
+
+def _type_name(step) -> str:
+    kind = step.get('type') if isinstance(step, dict) else type(step)
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+
+
+def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
+    """The config's test pipeline for unlabelled inference inputs.
+
+    Annotation loaders (:data:`ANNOTATION_LOADERS`) are dropped, and so is
+    ``LoadImage`` when the inputs are arrays (``from_array``), which then
+    need ``img``, ``img_shape`` and ``ori_shape`` in their data dict.
+    """
+    pipeline = [dict(t) if isinstance(t, dict) else t
+                for t in cfg.test_dataloader.dataset.pipeline]
+    drop = set(ANNOTATION_LOADERS) | ({'LoadImage'} if from_array else set())
+    return Compose([t for t in pipeline if _type_name(t) not in drop])
+
+
+_test_pipeline = build_test_pipeline  # the former private name
 
 
 @torch.no_grad()
@@ -91,7 +109,7 @@ def inference_model(model: nn.Module,
         batch = []
         for item in items[start:start + batch_size]:
             from_array = isinstance(item, np.ndarray)
-            pipeline = _test_pipeline(model.cfg, from_array)
+            pipeline = build_test_pipeline(model.cfg, from_array)
             data = (dict(img=item, img_shape=item.shape[:2],
                          ori_shape=item.shape[:2]) if from_array else
                     dict(img_path=item))

@@ -12,6 +12,8 @@ from .synthetic import make_shape_images, write_shape_dataset
 from .synthetic_seg import SEG_CLASSES, SEG_PALETTE, write_seg_shapes_dataset
 from .transforms import (ALBU_PRESETS, Albumentations, LoadImage,
                          PackClsInputs, ResizeKeepRatioPad, read_image)
+from .seg_validation import (SEG_CHECKS, SegReport, SegValidationRules,
+                             validate_seg_dataset)
 from .validation import Report, ValidationRules, validate_dataset
 
 __all__ = [
@@ -21,5 +23,6 @@ __all__ = [
     'ALBU_PRESETS', 'Albumentations', 'LoadImage', 'PackClsInputs',
     'ResizeKeepRatioPad', 'read_image', 'Report', 'ValidationRules',
     'validate_dataset', 'SegFolderDataset', 'default_palette', 'SEG_CLASSES',
-    'SEG_PALETTE', 'write_seg_shapes_dataset'
+    'SEG_PALETTE', 'write_seg_shapes_dataset', 'SEG_CHECKS', 'SegReport',
+    'SegValidationRules', 'validate_seg_dataset'
 ]

@@ -1,10 +1,12 @@
 """Semantic segmentation dataset of paired image / mask folders."""
+import logging
 import os
 import os.path as osp
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from ..registry import DATASETS, TRANSFORMS
 from .base import read_classes
@@ -60,7 +62,10 @@ class SegFolderDataset(BaseDataset):
             others shifted down by one). Defaults to False.
         ignore_index (int): Defaults to 255.
         allow_missing_masks (bool): Keep images without a mask (their
-            ``seg_map_path`` is None) instead of raising. Defaults to False.
+            ``seg_map_path`` is None, which :class:`LoadSegAnnotation` turns
+            into an all-``ignore_index`` mask, so they add nothing to the
+            loss or the metric) instead of raising; a warning counts them.
+            Defaults to False.
         pipeline (list): Transforms (dicts built from the dinov3_mm
             registry).
 
@@ -147,6 +152,12 @@ class SegFolderDataset(BaseDataset):
                 f'in {ann_dir} (expected <stem>{self.seg_map_suffix}): '
                 f'{shown}{more}. Add the masks or set '
                 'allow_missing_masks=True.')
+        if missing:
+            print_log(
+                f'SegFolderDataset: {len(missing)} image(s) in {img_dir} '
+                f'have no mask in {ann_dir}; kept with seg_map_path=None '
+                '(LoadSegAnnotation gives them an all-ignore mask).',
+                logger='current', level=logging.WARNING)
         num_classes = len(self._metainfo['classes'])
         return [
             dict(

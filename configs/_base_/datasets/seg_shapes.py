@@ -2,6 +2,7 @@
 # mmseg folders: data/seg_shapes/{img_dir,ann_dir}/{train,val}/*.png.
 data_root = 'data/seg_shapes'
 classes = ('background', 'circle', 'square', 'triangle')
+palette = [[0, 0, 0], [220, 20, 60], [0, 128, 255], [255, 200, 0]]
 img_size = 64
 
 train_pipeline = [
@@ -14,13 +15,16 @@ train_pipeline = [
     ]),
     dict(type='PackSegInputs'),
 ]
+# Masks are loaded after resizing so that they keep the original size, at
+# which the segmentor returns its predictions.
 test_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadSegAnnotation'),
     dict(type='ResizeKeepRatioPad', size=img_size),
+    dict(type='LoadSegAnnotation'),
     dict(type='PackSegInputs'),
 ]
-_dataset = dict(type='SegFolderDataset', data_root=data_root, classes=classes)
+_dataset = dict(type='SegFolderDataset', data_root=data_root, classes=classes,
+                palette=palette)
 train_dataloader = dict(
     batch_size=8, num_workers=1,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -38,8 +38,8 @@ class PackSegInputs(BaseTransform):
     def __init__(self,
                  meta_keys: Sequence[str] = ('img_path', 'seg_map_path',
                                              'ori_shape', 'img_shape',
-                                             'pad_shape', 'scale_factor',
-                                             'flip',
+                                             'pad_shape', 'pad_border',
+                                             'scale_factor', 'flip',
                                              'reduce_zero_label')) -> None:
         self.meta_keys = tuple(meta_keys)
 

@@ -10,6 +10,10 @@ from ...registry import TRANSFORMS
 MASK_FORMATS = ('auto', 'index', 'rgb')
 
 
+class UnknownColourError(ValueError):
+    """An RGB-encoded mask has a colour that is not in the palette."""
+
+
 def _encode(rgb: np.ndarray) -> np.ndarray:
     rgb = rgb.astype(np.int64)
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
@@ -20,8 +24,8 @@ def rgb_to_index(rgb: np.ndarray, palette: Sequence[Sequence[int]],
     """Map an RGB ``(H, W, 3)`` mask to class indices through ``palette``.
 
     Raises:
-        ValueError: a colour is not in the palette; the message names the
-            file and the unknown colours.
+        UnknownColourError: a colour is not in the palette (a ValueError);
+            the message names the file and the unknown colours.
     """
     codes = np.asarray([_encode(np.asarray(c, dtype=np.int64))
                         for c in palette], dtype=np.int64)
@@ -31,12 +35,77 @@ def rgb_to_index(rgb: np.ndarray, palette: Sequence[Sequence[int]],
     if unknown:
         colours = [((v >> 16) & 255, (v >> 8) & 255, v & 255)
                    for v in unknown[:10]]
-        raise ValueError(
+        raise UnknownColourError(
             f'Mask {path} has colour(s) {colours} not in the palette '
             f'{[list(map(int, c)) for c in palette]}; fix the mask or the '
             'dataset palette.')
     mapped = np.asarray([lookup[int(v)] for v in values], dtype=np.int64)
     return mapped[inverse.reshape(rgb.shape[:2])]
+
+
+def read_seg_map(path: str,
+                 mask_format: str = 'auto',
+                 palette: Optional[Sequence[Sequence[int]]] = None
+                 ) -> np.ndarray:
+    """Decode a mask file into its raw class-index map (before
+    ``reduce_zero_label``), as :class:`LoadSegAnnotation` does.
+
+    A palette (P-mode) PNG gives its palette indices; a grayscale (or
+    16-bit) mask its values; an RGB mask whose channels are equal its
+    values; any other RGB mask is mapped through ``palette`` (see
+    :class:`LoadSegAnnotation` for ``mask_format``).
+
+    Raises:
+        UnknownColourError: an RGB mask has a colour not in ``palette``.
+        ValueError: the file cannot be read, or cannot be decoded with
+            ``mask_format`` / ``palette``; the message names the file.
+    """
+    if mask_format not in MASK_FORMATS:
+        raise ValueError(f'mask_format={mask_format!r}; expected one of '
+                         f'{MASK_FORMATS}.')
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode == 'P' and mask_format != 'rgb':
+                return np.asarray(image)
+            if mode in ('RGB', 'RGBA', 'P', 'LA', 'PA'):
+                rgb = np.asarray(image.convert('RGB'))
+            elif mode == '1':
+                return np.asarray(image.convert('L')) // 255
+            else:
+                data = np.asarray(image)
+                if mask_format == 'rgb':
+                    raise ValueError(
+                        f'mask_format="rgb" but the mask is {mode} mode '
+                        '(single channel)')
+                return data
+    except (UnidentifiedImageError, OSError, SyntaxError,
+            ValueError) as exc:
+        raise ValueError(f'Cannot read mask {path}: {exc}') from exc
+    gray = (np.array_equal(rgb[..., 0], rgb[..., 1])
+            and np.array_equal(rgb[..., 0], rgb[..., 2]))
+    if mask_format == 'index' or (mask_format == 'auto' and gray):
+        if not gray:
+            raise ValueError(
+                f'Mask {path} is a colour (RGB) image but '
+                'mask_format="index"; use mask_format="rgb" (or "auto") '
+                'with the dataset palette.')
+        return rgb[..., 0]
+    if palette is None:
+        raise ValueError(
+            f'Mask {path} is RGB-encoded but no palette is known; give '
+            'LoadSegAnnotation(rgb_palette=...) or the dataset palette.')
+    return rgb_to_index(rgb, palette, path)
+
+
+def reduce_zero_label_map(seg: np.ndarray) -> np.ndarray:
+    """As mmseg: 0 -> 255, k -> k - 1, 255 (ignore) stays 255 (int64)."""
+    seg = np.asarray(seg).astype(np.int64)
+    seg[seg == 0] = 255
+    seg = seg - 1
+    seg[seg == 254] = 255
+    return seg
 
 
 @TRANSFORMS.register_module()
@@ -56,9 +125,14 @@ class LoadSegAnnotation(BaseTransform):
     the image is loaded first, as it should be) and its values must lie in
     ``[0, num_classes)`` or equal ``ignore_index``.
 
+    A ``seg_map_path`` of None (an image :class:`SegFolderDataset` kept
+    with ``allow_missing_masks=True``) gives a ``gt_seg_map`` filled with
+    the ignore index, the size of the loaded image: the loss ignores it and
+    the metric counts none of its pixels.
+
     Required Keys:
 
-    - seg_map_path
+    - seg_map_path (None: no mask)
 
     Optional Keys:
 
@@ -104,65 +178,53 @@ class LoadSegAnnotation(BaseTransform):
         self.ignore_index = ignore_index
 
     def _read(self, path: str, palette) -> np.ndarray:
-        try:
-            with Image.open(path) as image:
-                image.load()
-                mode = image.mode
-                if mode == 'P' and self.mask_format != 'rgb':
-                    return np.asarray(image)
-                if mode in ('RGB', 'RGBA', 'P', 'LA', 'PA'):
-                    rgb = np.asarray(image.convert('RGB'))
-                elif mode == '1':
-                    return np.asarray(image.convert('L')) // 255
-                else:
-                    data = np.asarray(image)
-                    if self.mask_format == 'rgb':
-                        raise ValueError(
-                            f'mask_format="rgb" but the mask is {mode} mode '
-                            '(single channel)')
-                    return data
-        except (UnidentifiedImageError, OSError, SyntaxError,
-                ValueError) as exc:
-            raise ValueError(f'Cannot read mask {path}: {exc}') from exc
-        gray = (np.array_equal(rgb[..., 0], rgb[..., 1])
-                and np.array_equal(rgb[..., 0], rgb[..., 2]))
-        if self.mask_format == 'index' or (self.mask_format == 'auto'
-                                           and gray):
-            if not gray:
-                raise ValueError(
-                    f'Mask {path} is a colour (RGB) image but '
-                    'mask_format="index"; use mask_format="rgb" (or "auto") '
-                    'with the dataset palette.')
-            return rgb[..., 0]
-        if palette is None:
+        return read_seg_map(path, self.mask_format, palette)
+
+    def _ignore_map(self, results: dict, ignore: int) -> np.ndarray:
+        """A mask of ``ignore`` the size of the (already loaded) image."""
+        img = results.get('img')
+        if results.get('ori_shape') is not None:
+            shape = tuple(results['ori_shape'])[:2]
+        elif img is not None:
+            shape = img.shape[:2]
+        elif results.get('img_shape') is not None:
+            shape = tuple(results['img_shape'])[:2]
+        else:
             raise ValueError(
-                f'Mask {path} is RGB-encoded but no palette is known; give '
-                'LoadSegAnnotation(rgb_palette=...) or the dataset palette.')
-        return rgb_to_index(rgb, palette, path)
+                f'LoadSegAnnotation: image {results.get("img_path")} has no '
+                'mask (seg_map_path is None) and no image was loaded to take '
+                'the size from; put LoadImage before LoadSegAnnotation.')
+        dtype = np.uint8 if 0 <= ignore <= 255 else np.int64
+        return np.full(shape, ignore, dtype)
 
     def transform(self, results: dict) -> dict:
         """Read, decode, reduce and check the mask."""
-        path = results['seg_map_path']
-        palette = (self.rgb_palette if self.rgb_palette is not None else
-                   results.get('palette'))
-        seg = self._read(path, palette).astype(np.int64)
+        path = results.get('seg_map_path')
         reduce = self.reduce_zero_label
         if reduce is None:
             reduce = bool(results.get('reduce_zero_label', False))
-        if reduce:
-            # as mmseg: 0 -> 255, k -> k - 1, 255 (ignore) stays 255
-            seg[seg == 0] = 255
-            seg = seg - 1
-            seg[seg == 254] = 255
         ignore = self.ignore_index
         if ignore is None:
             ignore = results.get('ignore_index', 255)
-        img = results.get('img')
-        if img is not None and tuple(img.shape[:2]) != seg.shape:
+        if path is None:
+            # an image kept without a mask (allow_missing_masks): every
+            # pixel is ignored by the loss and left out by the metric
+            return self._store(results, self._ignore_map(results, ignore),
+                               reduce)
+        palette = (self.rgb_palette if self.rgb_palette is not None else
+                   results.get('palette'))
+        seg = self._read(path, palette).astype(np.int64)
+        if reduce:
+            seg = reduce_zero_label_map(seg)
+        # the original size, also when the image was already resized
+        img_hw = results.get('ori_shape')
+        if img_hw is None and results.get('img') is not None:
+            img_hw = results['img'].shape
+        if img_hw is not None and tuple(img_hw[:2]) != seg.shape:
             raise ValueError(
                 f'Mask {path} is {seg.shape[0]}x{seg.shape[1]} (HxW) but '
                 f'image {results.get("img_path", "<unknown>")} is '
-                f'{img.shape[0]}x{img.shape[1]}; image and mask must have '
+                f'{img_hw[0]}x{img_hw[1]}; image and mask must have '
                 'the same size.')
         num_classes = self.num_classes
         if num_classes is None:
@@ -179,6 +241,10 @@ class LoadSegAnnotation(BaseTransform):
                     'the mask or the dataset classes.')
         if seg.size == 0 or (seg.min() >= 0 and seg.max() <= 255):
             seg = seg.astype(np.uint8)
+        return self._store(results, seg, reduce)
+
+    @staticmethod
+    def _store(results: dict, seg: np.ndarray, reduce: bool) -> dict:
         results['gt_seg_map'] = seg
         fields = results.setdefault('seg_fields', [])
         if 'gt_seg_map' not in fields:

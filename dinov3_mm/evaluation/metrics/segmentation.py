@@ -27,13 +27,15 @@ IOU_METRICS = ('mIoU', 'mDice')
 
 
 def _data(value) -> Tensor:
+    """The ``(H, W)`` int64 CPU tensor of a PixelData, dict or array."""
     if isinstance(value, dict) or hasattr(value, 'keys'):
         value = value['data']
     elif hasattr(value, 'data'):
         value = value.data
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
-    return torch.as_tensor(value).detach().cpu().reshape(-1).long()
+    value = torch.as_tensor(value).detach().cpu().long()
+    return value.reshape(value.shape[-2:]) if value.ndim >= 2 else value
 
 
 def intersect_and_union(pred: Tensor, label: Tensor, num_classes: int,
@@ -132,6 +134,14 @@ class SegMetric(BaseMetric):
                                ' the validation pipeline must pack masks.')
             pred = _data(sample['pred_sem_seg'])
             label = _data(sample['gt_sem_seg'])
+            if pred.shape != label.shape:
+                raise ValueError(
+                    f"SegMetric: {sample.get('img_path', 'a sample')}: "
+                    f'prediction {tuple(pred.shape)} vs mask '
+                    f'{tuple(label.shape)}. Predictions come at the '
+                    'original image size; load masks after resizing in the '
+                    'test pipeline (LoadSegAnnotation after '
+                    'ResizeKeepRatioPad) so they keep that size.')
             self.results.append(
                 tuple(t.clone() for t in intersect_and_union(
                     pred, label, num_classes, self.ignore_index)))

@@ -135,3 +135,79 @@ def test_rgb_to_index_first_palette_entry_wins():
 def test_bad_args():
     with pytest.raises(ValueError, match='mask_format'):
         LoadSegAnnotation(mask_format='bogus')
+
+
+# ------------------------------------------------- images without a mask
+def test_missing_mask_gives_all_ignore_map(tmp_path):
+    res = _results(tmp_path, Image.fromarray(MASK), img_hw=(5, 7),
+                   num_classes=4)
+    res['seg_map_path'] = None
+    out = LoadSegAnnotation()(res)
+    seg = out['gt_seg_map']
+    assert seg.shape == (5, 7) and seg.dtype == np.uint8
+    assert (seg == 255).all()
+    assert out['seg_fields'] == ['gt_seg_map']
+    assert out['reduce_zero_label'] is False
+    # the ignore index of the data info or the argument; reduce_zero_label
+    # does not shift it
+    res['ignore_index'] = 0
+    res['reduce_zero_label'] = True
+    out = LoadSegAnnotation()(res)
+    assert (out['gt_seg_map'] == 0).all()
+    assert out['reduce_zero_label'] is True
+    out = LoadSegAnnotation(ignore_index=-1)(dict(res))
+    assert out['gt_seg_map'].dtype == np.int64
+    assert (out['gt_seg_map'] == -1).all()
+    # seg_map_path absent counts as None; the size then comes from img_shape
+    out = LoadSegAnnotation()(dict(img_shape=(2, 3), img_path='x.png'))
+    assert out['gt_seg_map'].shape == (2, 3)
+
+
+def test_missing_mask_needs_the_image_first():
+    with pytest.raises(ValueError, match=r'x\.png.*LoadImage'):
+        LoadSegAnnotation()(dict(img_path='x.png', seg_map_path=None))
+
+
+def test_missing_mask_through_dataset_and_metric(tmp_path):
+    from dinov3_mm.datasets.seg_folder import SegFolderDataset
+    from dinov3_mm.datasets.transforms import seg_formatting  # noqa: F401
+    from dinov3_mm.evaluation.metrics.segmentation import intersect_and_union
+    for split_dir in ('img_dir/train', 'ann_dir/train'):
+        (tmp_path / split_dir).mkdir(parents=True)
+    for stem in ('a', 'b'):
+        Image.fromarray(np.full((6, 8, 3), 50, np.uint8)).save(
+            tmp_path / 'img_dir/train' / f'{stem}.png')
+    Image.fromarray(np.ones((6, 8), np.uint8)).save(
+        tmp_path / 'ann_dir/train/a.png')
+    pipeline = [dict(type='LoadImage'), dict(type='LoadSegAnnotation'),
+                dict(type='PackSegInputs')]
+    ds = SegFolderDataset(data_root=str(tmp_path), classes=('bg', 'fg'),
+                          allow_missing_masks=True, pipeline=pipeline)
+    assert [ds.get_data_info(i)['seg_map_path'] is None
+            for i in range(2)] == [False, True]
+    labelled, unlabelled = ds[0], ds[1]
+    assert (labelled['data_samples'].gt_sem_seg.data == 1).all()
+    gt = unlabelled['data_samples'].gt_sem_seg.data
+    assert gt.shape == (1, 6, 8) and (gt == 255).all()
+    assert unlabelled['data_samples'].metainfo['seg_map_path'] is None
+    # the metric counts none of its pixels, whatever the prediction
+    counts = intersect_and_union(gt.new_zeros(gt.shape), gt, 2, 255)
+    assert all(int(c.sum()) == 0 for c in counts)
+
+
+def test_read_seg_map_and_reduce_helpers(tmp_path):
+    from dinov3_mm.datasets.transforms.seg_loading import (
+        UnknownColourError, read_seg_map, reduce_zero_label_map)
+    Image.fromarray(MASK).save(tmp_path / 'm.png')
+    np.testing.assert_array_equal(read_seg_map(str(tmp_path / 'm.png')),
+                                  MASK)
+    np.testing.assert_array_equal(
+        reduce_zero_label_map(np.array([0, 1, 4, 255])), [255, 0, 3, 255])
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0] = (9, 9, 1)
+    Image.fromarray(rgb).save(tmp_path / 'c.png')
+    with pytest.raises(UnknownColourError, match=r'c\.png.*\(9, 9, 1\)'):
+        read_seg_map(str(tmp_path / 'c.png'), palette=PALETTE)
+    assert issubclass(UnknownColourError, ValueError)
+    with pytest.raises(ValueError, match='mask_format'):
+        read_seg_map(str(tmp_path / 'm.png'), mask_format='bogus')

@@ -102,3 +102,30 @@ def test_pipeline_keeps_image_and_mask_aligned(tmp_path):
     assert torch.equal(seg, expected)
     bright = inputs[0] > 100
     assert torch.equal(bright, seg == 2)
+
+
+def test_test_pipeline_keeps_original_mask_and_padding(tmp_path):
+    """Non-square image: the mask stays at the original size and the packed
+    pad_border lets the segmentor cut the padding off its logits."""
+    from dinov3_mm.models.segmentors.dinov3_segmentor import DINOv3Segmentor
+    img = np.random.default_rng(0).integers(0, 255, (32, 64, 3), np.uint8)
+    mask = np.zeros((32, 64), np.uint8)
+    mask[:, 32:] = 2
+    Image.fromarray(img).save(tmp_path / 'a.png')
+    Image.fromarray(mask).save(tmp_path / 'a_mask.png')
+    steps = [LoadImage(), ResizeKeepRatioPad(size=64),
+             LoadSegAnnotation(), PackSegInputs()]
+    results = dict(img_path=str(tmp_path / 'a.png'),
+                   seg_map_path=str(tmp_path / 'a_mask.png'))
+    for step in steps:
+        results = step(results)
+    sample = results['data_samples']
+    assert results['inputs'].shape == (3, 64, 64)
+    assert sample.gt_sem_seg.data.shape == (1, 32, 64)
+    assert sample.pad_border == (16, 16, 0, 0)
+    # logits say class 1 in the padding and class 0 in the image
+    logits = torch.zeros(3, 64, 64)
+    logits[1, :16] = logits[1, 48:] = 10
+    cut = DINOv3Segmentor._to_original(logits, sample.metainfo)
+    assert cut.shape == (3, 32, 64)
+    assert (cut.argmax(0) == 0).all()
