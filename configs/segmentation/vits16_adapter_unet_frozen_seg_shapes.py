@@ -2,7 +2,7 @@
 # DINOv3 ViT-Adapter (convolutional spatial prior + deformable-attention
 # extractors over four evenly spaced blocks) giving a stride 4-32 pyramid.
 _base_ = [
-    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes.py',
+    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes_aug.py',
     '../_base_/schedules/seg_40e.py', '../_base_/seg_runtime.py'
 ]
 model = dict(

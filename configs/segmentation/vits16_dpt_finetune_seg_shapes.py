@@ -1,7 +1,7 @@
 # DPT decoder on four evenly spaced ViT-S/16 blocks, whole model fine-tuned
 # with layer-wise learning-rate decay (0.75 per block, backbone x0.1).
 _base_ = [
-    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes.py',
+    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes_aug.py',
     '../_base_/schedules/seg_40e.py', '../_base_/seg_runtime.py'
 ]
 model = dict(

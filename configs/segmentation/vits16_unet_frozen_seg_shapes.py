@@ -1,7 +1,7 @@
 # Frozen ViT-S/16, ViTDet simple feature pyramid from the last block, UNet
 # decoder; CE + Dice loss.
 _base_ = [
-    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes.py',
+    '../_base_/models/vits16_seg.py', '../_base_/datasets/seg_shapes_aug.py',
     '../_base_/schedules/seg_40e.py', '../_base_/seg_runtime.py'
 ]
 model = dict(

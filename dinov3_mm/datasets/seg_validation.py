@@ -16,7 +16,7 @@ from .base import read_classes
 from .seg_folder import _list_files, default_palette
 from .transforms.seg_loading import (MASK_FORMATS, UnknownColourError,
                                      read_seg_map, reduce_zero_label_map)
-from .validation import (MAX_LISTED, Report, ValidationRules, _duplicates,
+from .validation import (Report, ValidationRules, _duplicates,
                          _image_issues, _inspect)
 
 SEG_CHECKS = ('unreadable', 'missing_masks', 'orphan_masks', 'size_mismatch',
@@ -134,21 +134,7 @@ class SegReport(Report):
         lines.append(f'Pixel imbalance (max/min class pixels): '
                      f'{self.imbalance:.2f} '
                      f'(limit {self.rules.max_imbalance:g})')
-        lines += ['', 'Checks:']
-        for check in SEG_CHECKS:
-            found = self.issues.get(check, [])
-            tag = ('FAIL' if check in self.failed_rules else
-                   'warn' if found else ' ok ')
-            lines.append(f'  [{tag}] {check}: '
-                         f'{len(found) if found else "none"}')
-            for what, detail in found[:MAX_LISTED]:
-                lines.append(f'      {what}: {detail}')
-            if len(found) > MAX_LISTED:
-                lines.append(f'      ... and {len(found) - MAX_LISTED} more')
-        lines += ['', 'Result: ' + (
-            'PASSED' if self.passed else
-            f'FAILED ({", ".join(self.failed_rules)})')]
-        return '\n'.join(lines)
+        return '\n'.join(lines + self._render_checks(SEG_CHECKS))
 
 
 def _split_key(name: str) -> tuple:

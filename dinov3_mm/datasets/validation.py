@@ -118,8 +118,12 @@ class Report:
         lines.append(f'Imbalance ratio (max/min class count): '
                      f'{self.imbalance:.2f} '
                      f'(limit {self.rules.max_imbalance:g})')
-        lines += ['', 'Checks:']
-        for check in CHECKS:
+        return '\n'.join(lines + self._render_checks(CHECKS))
+
+    def _render_checks(self, checks: Sequence[str]) -> List[str]:
+        """The ``Checks:`` block (a few examples per check) and the result."""
+        lines = ['', 'Checks:']
+        for check in checks:
             found = self.issues.get(check, [])
             tag = ('FAIL' if check in self.failed_rules else
                    'warn' if found else ' ok ')
@@ -132,7 +136,7 @@ class Report:
         lines += ['', 'Result: ' + (
             'PASSED' if self.passed else
             f'FAILED ({", ".join(self.failed_rules)})')]
-        return '\n'.join(lines)
+        return lines
 
 
 def _inspect(path: str) -> Dict[str, Any]:
