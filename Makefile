@@ -49,12 +49,13 @@ $(STAMP): $(DEPS) | $(PY)
 	@touch $@
 
 # mmcv's setup.py needs setuptools<70 and the installed torch (no build
-# isolation); torch's own pin (setuptools>=77) is restored afterwards.
+# isolation), and ninja to compile in parallel; torch's own pin
+# (setuptools>=77) is restored afterwards.
 $(MMCV_STAMP): $(STAMP)
 	@if ! $(PY) -c 'import mmcv.ops' >/dev/null 2>&1; then \
 		echo "installing mmcv==$(MMCV_VERSION) with compiled ops (first build about 11 min)"; \
 		$(PY) -m pip uninstall -y mmcv-lite && \
-		$(PY) -m pip install 'setuptools<70' && \
+		$(PY) -m pip install 'setuptools<70' ninja && \
 		MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) $(PY) -m pip install --no-build-isolation 'mmcv==$(MMCV_VERSION)' && \
 		$(PY) -m pip install 'setuptools>=77.0.3' || exit 1; \
 	fi

@@ -14,6 +14,7 @@ from .transforms import (ALBU_PRESETS, Albumentations, LoadImage,
                          PackClsInputs, ResizeKeepRatioPad, read_image)
 from .seg_validation import (SEG_CHECKS, SegReport, SegValidationRules,
                              validate_seg_dataset)
+from .unlabeled import UnlabeledImageDataset
 from .validation import Report, ValidationRules, validate_dataset
 
 __all__ = [
@@ -24,5 +25,5 @@ __all__ = [
     'ResizeKeepRatioPad', 'read_image', 'Report', 'ValidationRules',
     'validate_dataset', 'SegFolderDataset', 'default_palette', 'SEG_CLASSES',
     'SEG_PALETTE', 'write_seg_shapes_dataset', 'SEG_CHECKS', 'SegReport',
-    'SegValidationRules', 'validate_seg_dataset'
+    'SegValidationRules', 'validate_seg_dataset', 'UnlabeledImageDataset'
 ]

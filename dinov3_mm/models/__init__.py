@@ -7,4 +7,6 @@ from .lora import apply_lora, merge_lora  # noqa: F401
 from .losses import *  # noqa: F401,F403
 from .seg_data_preprocessor import SegDataPreprocessor  # noqa: F401
 from .segmentors import *  # noqa: F401,F403
+from .ssl import *  # noqa: F401,F403
+from .ssl_data_preprocessor import SSLDataPreprocessor  # noqa: F401
 from .necks import *  # noqa: F401,F403

@@ -105,3 +105,20 @@ def test_convnext_uses_its_own_layer_ids():
     assert params['backbone.downsample_layers.0.0.weight'][0] == pytest.approx(
         BASE_LR * MULT * RATE**(num_ids - 1))
     assert params['backbone.stages.0.0.gamma'][1] == 0.0
+
+
+def test_patch_embed_mult_and_nested_backbone_path():
+    plain = settings(build_optimizer(classifier()))
+    model = torch.nn.Module()
+    model.student = classifier()  # the backbone sits at student.backbone
+    params = settings(build_optimizer(model, backbone='student.backbone',
+                                      patch_embed_lr_mult=0.2))
+    for name, (lr, wd) in plain.items():
+        nested = params['student.' + name]
+        if '.patch_embed.' in name:
+            assert nested == (pytest.approx(0.2 * lr), wd)
+        else:
+            assert nested == (pytest.approx(lr), wd)
+    assert params['student.backbone.cls_token'][0] < \
+        params['student.backbone.blocks.1.attn.qkv.weight'][0] < \
+        params['student.head.fc.weight'][0] == pytest.approx(BASE_LR)

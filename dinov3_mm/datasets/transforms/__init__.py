@@ -5,6 +5,8 @@ from .loading import LoadImage, read_image, to_uint8
 from .gamma import GammaCorrection, adjust_gamma
 from .resize import ResizeKeepRatioPad
 from .seg_formatting import PackSegInputs
+from .multicrop import (DINOMultiCrop, PackMultiCropInputs,
+                        random_resized_crop_box)
 from .seg_crop import RandomCropCatRatio, RandomRescale
 from .seg_loading import (LoadSegAnnotation, UnknownColourError, read_seg_map,
                           reduce_zero_label_map, rgb_to_index)
@@ -14,5 +16,6 @@ __all__ = [
     'PackClsInputs', 'ResizeKeepRatioPad', 'image_to_tensor', 'read_image',
     'to_uint8', 'GammaCorrection', 'adjust_gamma', 'PackSegInputs',
     'LoadSegAnnotation', 'rgb_to_index', 'RandomCropCatRatio', 'RandomRescale',
-    'UnknownColourError', 'read_seg_map', 'reduce_zero_label_map'
+    'UnknownColourError', 'read_seg_map', 'reduce_zero_label_map',
+    'DINOMultiCrop', 'PackMultiCropInputs', 'random_resized_crop_box'
 ]

@@ -1,5 +1,10 @@
 """Hooks registered in the ``dinov3_mm`` scope."""
 from .cls_plot_hook import ClsPlotHook
+from .knn_hook import KNNEvalHook
 from .seg_vis_hook import SegVisHook
+from .ssl_hooks import CollapseMonitorHook, DINOTeacherHook
 
-__all__ = ['ClsPlotHook', 'SegVisHook']
+__all__ = [
+    'ClsPlotHook', 'SegVisHook', 'KNNEvalHook', 'DINOTeacherHook',
+    'CollapseMonitorHook'
+]

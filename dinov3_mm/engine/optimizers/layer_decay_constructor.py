@@ -31,9 +31,14 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Args:
         optim_wrapper_cfg (dict): ``optim_wrapper`` config with ``optimizer``.
         paramwise_cfg (dict, optional): ``layer_decay_rate`` (float, default
-            1.0: no decay), ``backbone_lr_mult`` (float, default 1.0) and
-            ``no_decay_names`` (Sequence[str], default cls/storage/register/
-            mask tokens, ``pos_embed``, ``gamma``).
+            1.0: no decay), ``backbone_lr_mult`` (float, default 1.0),
+            ``patch_embed_lr_mult`` (float, default 1.0; an extra factor on
+            ``patch_embed`` parameters, 0.2 in official DINOv3 training),
+            ``backbone`` (dotted attribute path of the backbone, default
+            ``'backbone'``; ``'student.backbone'`` for
+            :class:`~dinov3_mm.models.ssl.DINOv3SSL`) and ``no_decay_names``
+            (Sequence[str], default cls/storage/register/mask tokens,
+            ``pos_embed``, ``gamma``).
 
     Example::
 
@@ -46,16 +51,20 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     def __init__(self, optim_wrapper_cfg: dict,
                  paramwise_cfg: Optional[dict] = None):
         paramwise_cfg = dict(paramwise_cfg or {})
-        unknown = set(paramwise_cfg) - {
-            'layer_decay_rate', 'backbone_lr_mult', 'no_decay_names'}
+        known = ('layer_decay_rate', 'backbone_lr_mult', 'patch_embed_lr_mult',
+                 'backbone', 'no_decay_names')
+        unknown = set(paramwise_cfg) - set(known)
         if unknown:
             raise ValueError(
                 f'LayerDecayOptimWrapperConstructor does not support '
                 f'paramwise_cfg keys {sorted(unknown)}; use '
-                'layer_decay_rate, backbone_lr_mult and no_decay_names.')
+                f'{", ".join(known)}.')
         paramwise_cfg.setdefault('layer_decay_rate', 1.0)
         self.layer_decay_rate = float(paramwise_cfg['layer_decay_rate'])
         self.backbone_lr_mult = float(paramwise_cfg.get('backbone_lr_mult', 1.0))
+        self.patch_embed_lr_mult = float(
+            paramwise_cfg.get('patch_embed_lr_mult', 1.0))
+        self.backbone_path = str(paramwise_cfg.get('backbone', 'backbone'))
         self.no_decay_names = tuple(
             paramwise_cfg.get('no_decay_names', DEFAULT_NO_DECAY_NAMES))
         if not 0 < self.layer_decay_rate <= 1:
@@ -79,7 +88,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 continue
             layer_id, scale = self._lr_scale(module, name)
             no_decay = self._no_decay(name, param)
-            key = (layer_id, no_decay)
+            key = (layer_id, scale, no_decay)
             if key not in groups:
                 groups[key] = dict(
                     params=[], param_names=[], lr=self.base_lr * scale,
@@ -88,21 +97,27 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             groups[key]['params'].append(param)
             groups[key]['param_names'].append(name)
         ordered = sorted(groups.items(),
-                         key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1]))
+                         key=lambda kv: (kv[0][0] is None, kv[0][0] or 0,
+                                         kv[0][1], kv[0][2]))
         params.extend(group for _, group in ordered)
         self._log(params)
 
     def _lr_scale(self, model: nn.Module,
                   name: str) -> Tuple[Optional[int], float]:
-        backbone = getattr(model, 'backbone', None)
-        if backbone is None or not name.startswith('backbone.'):
+        prefix = self.backbone_path + '.'
+        backbone = model
+        for attr in self.backbone_path.split('.'):
+            backbone = getattr(backbone, attr, None)
+        if backbone is None or not name.startswith(prefix):
             return None, 1.0
+        scale = self.backbone_lr_mult
+        if 'patch_embed' in name.split('.'):
+            scale *= self.patch_embed_lr_mult
         if not hasattr(backbone, 'get_layer_depth'):
-            return 0, self.backbone_lr_mult
-        layer_id, num_layers = backbone.get_layer_depth(name, prefix='backbone.')
-        scale = self.backbone_lr_mult * self.layer_decay_rate**(
+            return 0, scale
+        layer_id, num_layers = backbone.get_layer_depth(name, prefix=prefix)
+        return layer_id, scale * self.layer_decay_rate**(
             num_layers - layer_id - 1)
-        return layer_id, scale
 
     def _no_decay(self, name: str, param: nn.Parameter) -> bool:
         parts = set(name.split('.'))

@@ -173,18 +173,32 @@ def read_checkpoint(path: str) -> Checkpoint:
     return Checkpoint(path, state_dict, 'native', source, hf_config)
 
 
+#: Backbone prefixes tried, in order, inside whole-model checkpoints.
+AUTO_BACKBONE_PREFIXES = ('teacher.backbone.', 'backbone.')
+
+
 def _strip_prefix(state_dict: Dict[str, Tensor],
                   prefix: Optional[str]) -> Dict[str, Tensor]:
-    """Keep the keys under ``prefix`` (auto: ``backbone.`` when present)."""
+    """Keep the keys under ``prefix``.
+
+    Auto (``None``): ``teacher.backbone.`` in a self-supervised (DINOv3SSL)
+    checkpoint, whose EMA teacher is the model to keep, as in official
+    DINOv3; else ``backbone.`` when present; else every key.
+    """
     if prefix is None:
-        prefix = 'backbone.' if any(
-            k.startswith('backbone.') for k in state_dict) else ''
-    if not prefix:
-        return dict(state_dict)
-    return {
+        prefix = next((p for p in AUTO_BACKBONE_PREFIXES
+                       if any(k.startswith(p) for k in state_dict)), '')
+    kept = {
         k[len(prefix):]: v
         for k, v in state_dict.items() if k.startswith(prefix)
     }
+    adapters = [k for k in kept if '.lora_' in k or '.base_layer.' in k]
+    if adapters:
+        raise CheckpointError(
+            f'The backbone holds unmerged LoRA adapters (e.g. {adapters[0]}); '
+            'fold them into the weights first: python tools/merge_lora.py '
+            'CONFIG CHECKPOINT merged.pth.')
+    return kept
 
 
 def backbone_state_dict(model: nn.Module,
@@ -196,7 +210,8 @@ def backbone_state_dict(model: nn.Module,
         model (nn.Module): A DINOv3 backbone.
         ckpt (Checkpoint): From :func:`read_checkpoint`.
         prefix (str, optional): Key prefix of the backbone inside a whole-model
-            checkpoint; default strips ``backbone.`` when present.
+            checkpoint; default ``teacher.backbone.`` (self-supervised
+            checkpoints), else ``backbone.`` when present.
     """
     state_dict = _strip_prefix(ckpt.state_dict, prefix)
     if not state_dict:
