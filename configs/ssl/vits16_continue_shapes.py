@@ -39,6 +39,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=16, num_workers=2, persistent_workers=True,
+    drop_last=True,  # SSL losses work across the batch; no 1-image batch
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='UnlabeledImageDataset', data_root=unlabeled_root,

@@ -17,7 +17,7 @@ DEFAULT_CONFIG = 'configs/segmentation/vits16_linear_frozen_seg_shapes.py'
 
 def build_segmentor(config: str, mode: str, crop_size: Tuple[int, int],
                     stride: Tuple[int, int], device: str = 'cpu'):
-    """The config's segmentor (random weights) in eval mode, set to ``mode``."""
+    """The config's segmentor (random weights), eval mode, set to ``mode``."""
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'dinov3_mm'))
     model_cfg = cfg.model.copy()

@@ -1,4 +1,4 @@
-"""Hooks of self-supervised training: teacher schedules and a collapse alarm."""
+"""Hooks of self-supervised training: teacher schedules, collapse alarm."""
 import logging
 import math
 from collections import deque

@@ -286,9 +286,11 @@ class DINOv3SSL(BaseModel):
         n_global = int(inputs.get('n_global', 2))
         batch = global_crops.shape[0] // n_global
         if batch < 2:
-            raise ValueError('DINOv3SSL needs at least 2 images per batch '
-                             '(KoLeo and the Sinkhorn-Knopp centring work '
-                             'across the batch).')
+            raise ValueError(
+                f'DINOv3SSL got a batch of {batch} image(s) but needs at '
+                'least 2 (KoLeo and the Sinkhorn-Knopp centring work across '
+                'the batch); set train_dataloader.drop_last=True so that a '
+                'short last batch is dropped.')
         grid = (global_crops.shape[-2] // self.patch_size,
                 global_crops.shape[-1] // self.patch_size)
         masks = self._masks(n_global * batch, grid, global_crops.device)
@@ -335,17 +337,19 @@ class DINOv3SSL(BaseModel):
         losses['koleo'] = koleo.detach()
         losses['loss_koleo'] = self.koleo_loss_weight * n_global * koleo
 
+        # the iBOT head runs even on no patch, so that distributed training
+        # sees its parameters used on every rank
+        student_patches = g_out['x_norm_patchtokens'].flatten(0,
+                                                              1)[mask_index]
+        patch_logits = self.student.ibot_head(student_patches)
         if mask_index.numel():
-            student_patches = g_out['x_norm_patchtokens'].flatten(
-                0, 1)[mask_index]
-            patch_logits = self.student.ibot_head(student_patches)
             weights = (1.0 / masks.sum(-1).clamp(min=1.0)).unsqueeze(
                 -1).expand_as(masks)[masks]
             ibot = self.ibot_loss.forward_masked(
                 patch_logits, teacher['patch_probs'], student_masks_flat=masks,
                 n_masked_patches=mask_index.numel(), masks_weight=weights)
         else:
-            ibot = g_cls.sum() * 0  # no masked crop in this batch
+            ibot = patch_logits.sum() * 0  # no masked crop in this batch
         losses['ibot'] = ibot.detach()
         losses['loss_ibot'] = self.ibot_loss_weight * ibot
 
