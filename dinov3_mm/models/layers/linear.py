@@ -34,6 +34,8 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 def _fast_path(x: Tensor, weight: Tensor) -> bool:
     if not ONEDNN_LINEAR or x.device.type != 'cpu':
         return False
+    if torch.jit.is_tracing():  # ONNX export: no symbolic for the fused op
+        return False
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return False
     return x.dtype in _FAST_DTYPES and _compute_dtype(x) in _FAST_DTYPES

@@ -96,6 +96,9 @@ class RopePositionEmbedding(nn.Module):
 
     def forward(self, H: int, W: int) -> Tuple[Tensor, Tensor]:
         """Return ``(sin, cos)``, each ``[H*W, head_dim]``, for an H x W grid."""
+        # traced sizes (ONNX export) become Python ints: the tables are then
+        # constants of the exported graph, for its fixed input size
+        H, W = int(H), int(W)
         if self.augments:
             return self._tables(H, W)
         key = (H, W, self.periods.device, self.periods.data_ptr(),
@@ -123,7 +126,8 @@ class RopePositionEmbedding(nn.Module):
         if self.training:
             coords = self._augment(coords)
         angles = 2 * math.pi * coords[:, :, None] / self.periods[None, None]
-        angles = angles.flatten(1, 2).tile(2)  # [HW, head_dim]
+        angles = angles.flatten(1, 2)
+        angles = torch.cat((angles, angles), dim=-1)  # [HW, head_dim]
         return torch.sin(angles), torch.cos(angles)
 
     def _augment(self, coords: Tensor) -> Tensor:
