@@ -90,3 +90,29 @@ def _shrink_config(cfg, data_root, batch_size: int = 4,
 def shrink_config():
     """``shrink_config(cfg, data_root, batch_size=4, img_size=None)``."""
     return _shrink_config
+
+
+def _tiny_seg_config(data_root, work_dir, batch_size: int = 4,
+                     img_size: int = 32, max_epochs: int = 1):
+    """configs/segmentation/vit_unet_seg_shapes.py with a 2-block 48-d ViT,
+    validation and a checkpoint every epoch, no best-checkpoint tracking."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        str(REPO_ROOT / 'configs/segmentation/vit_unet_seg_shapes.py'))
+    cfg = _shrink_config(cfg, data_root, batch_size, img_size)
+    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
+    cfg.model.neck.in_channels = 48
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.train_cfg.val_interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.default_hooks.checkpoint.save_best = None
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def tiny_seg_config():
+    """``tiny_seg_config(data_root, work_dir, batch_size=4, img_size=32,
+    max_epochs=1)``: a seconds-long segmentation config."""
+    return _tiny_seg_config

@@ -8,7 +8,8 @@ import os
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, ClassVar, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -45,17 +46,7 @@ class SegValidationRules(ValidationRules):
     """
     max_imbalance: float = 100.0
     fail_on: Sequence[str] = SEG_DEFAULT_FAIL_ON
-
-    def __post_init__(self) -> None:
-        fail_on = ([self.fail_on] if isinstance(self.fail_on, str) else
-                   list(self.fail_on))
-        if 'all' in fail_on:
-            fail_on = list(SEG_CHECKS)
-        unknown = [c for c in fail_on if c not in SEG_CHECKS and c != 'none']
-        if unknown:
-            raise ValueError(f'fail_on names unknown check(s) {unknown}; '
-                             f'known: {SEG_CHECKS} (or "all", "none").')
-        self.fail_on = tuple(c for c in fail_on if c != 'none')
+    known_checks: ClassVar[Tuple[str, ...]] = SEG_CHECKS
 
 
 @dataclass

@@ -8,6 +8,31 @@ import numpy as np
 SHAPES = ('circle', 'square', 'triangle')
 
 
+def textured_background(size: int, rng: np.random.Generator) -> np.ndarray:
+    """RGB uint8 ``(size, size, 3)``: tinted oblique stripes plus noise."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, np.pi)
+    stripes = np.sin(2 * np.pi * rng.uniform(2, 6) *
+                     (xx * np.cos(angle) + yy * np.sin(angle)))
+    base = rng.uniform(40, 120, size=3)
+    image = base + 30 * stripes[..., None] + rng.normal(0, 8, (size, size, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def fill_shape(target: np.ndarray, shape: str, cx: float, cy: float,
+               radius: float, value) -> None:
+    """Draw a filled circle, square or triangle into ``target`` in place."""
+    if shape == 'circle':
+        cv2.circle(target, (int(cx), int(cy)), int(radius), value, -1)
+    elif shape == 'square':
+        cv2.rectangle(target, (int(cx - radius), int(cy - radius)),
+                      (int(cx + radius), int(cy + radius)), value, -1)
+    else:
+        pts = np.array([[cx, cy - radius], [cx - radius, cy + radius],
+                        [cx + radius, cy + radius]], dtype=np.int32)
+        cv2.fillPoly(target, [pts], value)
+
+
 def draw_shape_image(shape: str, size: int,
                      rng: np.random.Generator) -> np.ndarray:
     """Draw one RGB uint8 image: a textured background and a coloured shape.
@@ -19,25 +44,11 @@ def draw_shape_image(shape: str, size: int,
     """
     if shape not in SHAPES:
         raise ValueError(f'Unknown shape {shape!r}; expected one of {SHAPES}.')
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    angle = rng.uniform(0, np.pi)
-    stripes = np.sin(2 * np.pi * rng.uniform(2, 6) *
-                     (xx * np.cos(angle) + yy * np.sin(angle)))
-    base = rng.uniform(40, 120, size=3)
-    image = base + 30 * stripes[..., None] + rng.normal(0, 8, (size, size, 3))
-    image = np.clip(image, 0, 255).astype(np.uint8)
+    image = textured_background(size, rng)
     colour = tuple(int(c) for c in rng.uniform(150, 255, size=3))
     cx, cy = rng.uniform(0.3, 0.7, size=2) * size
     radius = rng.uniform(0.15, 0.3) * size
-    if shape == 'circle':
-        cv2.circle(image, (int(cx), int(cy)), int(radius), colour, -1)
-    elif shape == 'square':
-        cv2.rectangle(image, (int(cx - radius), int(cy - radius)),
-                      (int(cx + radius), int(cy + radius)), colour, -1)
-    else:
-        pts = np.array([[cx, cy - radius], [cx - radius, cy + radius],
-                        [cx + radius, cy + radius]], dtype=np.int32)
-        cv2.fillPoly(image, [pts], colour)
+    fill_shape(image, shape, cx, cy, radius, colour)
     return image
 
 

@@ -5,41 +5,26 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from .synthetic import fill_shape, textured_background
+
 SEG_CLASSES = ('background', 'circle', 'square', 'triangle')
 SEG_PALETTE = ((0, 0, 0), (220, 20, 60), (0, 128, 255), (255, 200, 0))
-
-
-def _background(size: int, rng: np.random.Generator) -> np.ndarray:
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    angle = rng.uniform(0, np.pi)
-    stripes = np.sin(2 * np.pi * rng.uniform(2, 6) *
-                     (xx * np.cos(angle) + yy * np.sin(angle)))
-    base = rng.uniform(40, 120, size=3)
-    image = base + 30 * stripes[..., None] + rng.normal(0, 8, (size, size, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def draw_seg_sample(size: int, rng: np.random.Generator,
                     max_shapes: int = 3) -> Tuple[np.ndarray, np.ndarray]:
     """One RGB uint8 image and its uint8 mask (0 background, 1 circle,
     2 square, 3 triangle); later shapes cover earlier ones in both."""
-    image = _background(size, rng)
+    image = textured_background(size, rng)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(int(rng.integers(1, max_shapes + 1))):
         label = int(rng.integers(1, 4))
         colour = tuple(int(c) for c in rng.uniform(150, 255, size=3))
         cx, cy = rng.uniform(0.2, 0.8, size=2) * size
         r = rng.uniform(0.1, 0.25) * size
-        for target, value in ((image, colour), (mask, label)):
-            if label == 1:
-                cv2.circle(target, (int(cx), int(cy)), int(r), value, -1)
-            elif label == 2:
-                cv2.rectangle(target, (int(cx - r), int(cy - r)),
-                              (int(cx + r), int(cy + r)), value, -1)
-            else:
-                pts = np.array([[cx, cy - r], [cx - r, cy + r],
-                                [cx + r, cy + r]], dtype=np.int32)
-                cv2.fillPoly(target, [pts], value)
+        shape = SEG_CLASSES[label]
+        fill_shape(image, shape, cx, cy, r, colour)
+        fill_shape(mask, shape, cx, cy, r, label)
     return image, mask
 
 

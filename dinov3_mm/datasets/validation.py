@@ -3,7 +3,8 @@ import hashlib
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, ClassVar, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import cv2
 
@@ -40,16 +41,19 @@ class ValidationRules:
     flat_std: float = 2.0
     fail_on: Sequence[str] = DEFAULT_FAIL_ON
     workers: int = 8
+    #: The checks ``fail_on`` may name (subclasses add their own).
+    known_checks: ClassVar[Tuple[str, ...]] = CHECKS
 
     def __post_init__(self) -> None:
+        checks = self.known_checks
         fail_on = ([self.fail_on] if isinstance(self.fail_on, str) else
                    list(self.fail_on))
         if 'all' in fail_on:
-            fail_on = list(CHECKS)
-        unknown = [c for c in fail_on if c not in CHECKS and c != 'none']
+            fail_on = list(checks)
+        unknown = [c for c in fail_on if c not in checks and c != 'none']
         if unknown:
             raise ValueError(f'fail_on names unknown check(s) {unknown}; '
-                             f'known: {CHECKS} (or "all", "none").')
+                             f'known: {checks} (or "all", "none").')
         self.fail_on = tuple(c for c in fail_on if c != 'none')
 
 

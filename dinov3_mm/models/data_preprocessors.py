@@ -9,7 +9,7 @@ from torch import Tensor
 
 from dinov3_mm.registry import MODELS
 from dinov3_mm.structures import DataSample
-from .normalization import get_normalization
+from .normalization import resolve_mean_std
 
 
 @MODELS.register_module()
@@ -152,12 +152,7 @@ class ClsDataPreprocessor(ImgDataPreprocessor):
                  num_classes: Optional[int] = None,
                  batch_augments: Optional[dict] = None,
                  non_blocking: bool = False):
-        if (mean is None) != (std is None):
-            raise ValueError('Give both mean and std, or neither (and a '
-                             'normalization name).')
-        if mean is None and normalization is not None:
-            preset = get_normalization(normalization)
-            mean, std = preset['mean'], preset['std']
+        mean, std = resolve_mean_std(normalization, mean, std)
         super().__init__(
             mean=mean, std=std, pad_size_divisor=pad_size_divisor,
             pad_value=pad_value, bgr_to_rgb=to_rgb,

@@ -1,5 +1,5 @@
 """Input normalisation constants of the released DINOv3 weights."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 # RGB mean and std on a 0-1 scale.
 NORMALIZATION: Dict[str, Dict[str, Tuple[float, float, float]]] = {
@@ -28,3 +28,25 @@ def get_normalization(name: str, scale: float = 255.0) -> Dict[str, list]:
                          f'{sorted(NORMALIZATION)}.')
     preset = NORMALIZATION[key]
     return {k: [round(v * scale, 6) for v in preset[k]] for k in ('mean', 'std')}
+
+
+def resolve_mean_std(
+    normalization: Optional[str],
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None
+) -> Tuple[Optional[Sequence[float]], Optional[Sequence[float]]]:
+    """The ``(mean, std)`` a data preprocessor uses, on the 0-255 scale.
+
+    Explicit ``mean`` and ``std`` win; otherwise the named preset (see
+    :func:`get_normalization`); ``(None, None)`` when neither is given.
+
+    Raises:
+        ValueError: Only one of ``mean`` and ``std`` is given.
+    """
+    if (mean is None) != (std is None):
+        raise ValueError('Give both mean and std, or neither (and a '
+                         'normalization name).')
+    if mean is None and normalization is not None:
+        preset = get_normalization(normalization)
+        mean, std = preset['mean'], preset['std']
+    return mean, std

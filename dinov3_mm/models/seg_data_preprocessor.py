@@ -6,7 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from mmengine.structures import PixelData
 
 from dinov3_mm.registry import MODELS
-from .normalization import get_normalization
+from .normalization import resolve_mean_std
 
 
 @MODELS.register_module()
@@ -37,11 +37,7 @@ class SegDataPreprocessor(ImgDataPreprocessor):
                  pad_value: float = 0,
                  seg_pad_value: int = 255,
                  to_rgb: bool = False):
-        if (mean is None) != (std is None):
-            raise ValueError('Give both mean and std, or neither.')
-        if mean is None and normalization is not None:
-            preset = get_normalization(normalization)
-            mean, std = preset['mean'], preset['std']
+        mean, std = resolve_mean_std(normalization, mean, std)
         super().__init__(
             mean=mean, std=std, pad_size_divisor=pad_size_divisor,
             pad_value=pad_value, bgr_to_rgb=to_rgb)

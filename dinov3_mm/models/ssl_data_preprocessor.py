@@ -6,7 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from torch import Tensor
 
 from dinov3_mm.registry import MODELS
-from .normalization import get_normalization
+from .normalization import resolve_mean_std
 
 
 def _is_multicrop(inputs: Any) -> bool:
@@ -107,12 +107,7 @@ class SSLDataPreprocessor(ImgDataPreprocessor):
                  std: Optional[Sequence[float]] = None,
                  to_rgb: bool = False,
                  non_blocking: bool = False):
-        if (mean is None) != (std is None):
-            raise ValueError('Give both mean and std, or neither (and a '
-                             'normalization name).')
-        if mean is None and normalization is not None:
-            preset = get_normalization(normalization)
-            mean, std = preset['mean'], preset['std']
+        mean, std = resolve_mean_std(normalization, mean, std)
         super().__init__(
             mean=mean, std=std, bgr_to_rgb=to_rgb, non_blocking=non_blocking)
         self.normalization = normalization if mean is not None else None

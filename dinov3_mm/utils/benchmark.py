@@ -1,7 +1,6 @@
 """Side-by-side speed and memory measurement of our ViT and the HF reference."""
 import contextlib
 import multiprocessing as mp
-import os
 import tempfile
 import time
 from typing import Callable, Dict, List, Optional
@@ -173,15 +172,19 @@ def benchmark_vit_vs_hf(arch: str,
     return row
 
 
-def to_markdown(rows: List[Dict[str, object]]) -> str:
-    """Render benchmark rows as a markdown table."""
-    cols = [
-        'arch', 'dtype', 'device', 'batch_size', 'img_size', 'threads',
-        'ours_img_s', 'hf_img_s', 'speedup', 'ours_peak_mib', 'hf_peak_mib'
-    ]
+def rows_to_markdown(rows: List[Dict[str, object]],
+                     cols: List[str]) -> str:
+    """Render benchmark rows as a markdown table with columns ``cols``."""
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     for row in rows:
         lines.append('| ' + ' | '.join(str(row.get(c, '')) for c in cols) +
                      ' |')
     return '\n'.join(lines)
 
+
+def to_markdown(rows: List[Dict[str, object]]) -> str:
+    """Render :func:`benchmark_vit_vs_hf` rows as a markdown table."""
+    return rows_to_markdown(rows, [
+        'arch', 'dtype', 'device', 'batch_size', 'img_size', 'threads',
+        'ours_img_s', 'hf_img_s', 'speedup', 'ours_peak_mib', 'hf_peak_mib'
+    ])

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from dinov3_mm.registry import MODELS
 from dinov3_mm.utils.benchmark import (BENCH_DTYPES, _autocast,
                                        _read_status_mib, _reset_peak_rss_mib,
-                                       _sync)
+                                       _sync, rows_to_markdown)
 
 DEFAULT_CONFIG = 'configs/segmentation/vits16_linear_frozen_seg_shapes.py'
 
@@ -137,9 +137,4 @@ def seg_rows_to_markdown(rows: List[Dict[str, object]]) -> str:
     cols = ['dtype', 'img_size', 'batch_size', 'crop', 'stride', 'windows',
             'threads', 'whole_img_s', 'slide_img_s', 'slide_over_whole_time',
             'whole_peak_mib', 'slide_peak_mib']
-    lines = ['| ' + ' | '.join(cols) + ' |',
-             '|' + '---|' * len(cols)]
-    for row in rows:
-        lines.append('| ' + ' | '.join(str(row.get(c, '')) for c in cols) +
-                     ' |')
-    return '\n'.join(lines)
+    return rows_to_markdown(rows, cols)

@@ -7,7 +7,8 @@ import torch
 from mmengine.registry import init_default_scope
 
 from dinov3_mm.registry import MODELS
-from dinov3_mm.utils.benchmark import BENCH_DTYPES, _autocast
+from dinov3_mm.utils.benchmark import (BENCH_DTYPES, _autocast,
+                                       rows_to_markdown)
 
 
 def _ssl_step_fn(arch: str, batch_size: int, n_local: int, global_size: int,
@@ -123,7 +124,4 @@ def ssl_rows_to_markdown(rows: List[Dict[str, object]]) -> str:
     """Render :func:`benchmark_ssl_step` rows as a markdown table."""
     cols = ['arch', 'dtype', 'batch_size', 'crops', 'prototypes', 'threads',
             'ssl_img_s', 'supervised_img_s', 'ssl_over_supervised_time']
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    lines += ['| ' + ' | '.join(str(r.get(c, '')) for c in cols) + ' |'
-              for r in rows]
-    return '\n'.join(lines)
+    return rows_to_markdown(rows, cols)

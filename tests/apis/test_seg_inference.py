@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 from PIL import Image
@@ -26,31 +25,12 @@ CLASSES = ('background', 'circle', 'square', 'triangle')
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, repo_root):
+def trained(tmp_path_factory, tiny_seg_config):
     """A tiny segmentor trained for one epoch: config, checkpoint, data."""
     tmp = tmp_path_factory.mktemp('seg_infer')
     data = write_seg_shapes_dataset(str(tmp / 'seg'), num_train=8,
                                     num_val=4, size=32)
-    cfg = Config.fromfile(
-        str(repo_root / 'configs/segmentation/vit_unet_seg_shapes.py'))
-    # as the shrink_config fixture (function-scoped, so not usable here)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = data
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 4
-        for step in loader.dataset.pipeline:
-            if step['type'] == 'ResizeKeepRatioPad':
-                step['size'] = 32
-    cfg.param_scheduler = []
-    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
-    cfg.model.neck.in_channels = 48
-    cfg.train_cfg.max_epochs = 1
-    cfg.train_cfg.val_interval = 1
-    cfg.default_hooks.checkpoint.save_best = None
-    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
-    cfg.work_dir = str(tmp / 'work')
+    cfg = tiny_seg_config(data, tmp / 'work')
     Runner.from_cfg(cfg).train()
     cfg_path = tmp / 'cfg.py'
     cfg.dump(str(cfg_path))

@@ -90,18 +90,12 @@ def test_vits16_recipe_trains_and_tests(path, repo_root, seg_shapes,
     assert ckpt['meta']['epoch'] == 2
 
 
-def test_tiny_unet_config_learns(repo_root, tmp_path, shrink_config):
+def test_tiny_unet_config_learns(tmp_path, tiny_seg_config):
     data = write_seg_shapes_dataset(str(tmp_path / 'seg'), num_train=16,
                                     num_val=4, size=32)
-    cfg = Config.fromfile(
-        str(repo_root / 'configs/segmentation/vit_unet_seg_shapes.py'))
-    cfg = shrink_config(cfg, data, batch_size=4, img_size=32)
-    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
-    cfg.model.neck.in_channels = 48
-    cfg.train_cfg.max_epochs = 4
+    cfg = tiny_seg_config(data, tmp_path / 'work', max_epochs=4)
     cfg.train_cfg.val_interval = 2
     cfg.default_hooks.checkpoint.interval = 2
-    cfg.work_dir = str(tmp_path / 'work')
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()

@@ -11,17 +11,15 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-pytest.importorskip('onnxruntime')
-
-from dinov3_mm.deploy import (DeployWrapper, ExportError, ParityError,  # noqa
+from dinov3_mm.deploy import (DeployWrapper, ExportError, ParityError,
                               check_graph, check_parity, control_flow_nodes,
                               detect_task, export_onnx, preprocess_images,
                               run_onnx, write_parity_report)
-from dinov3_mm.registry import MODELS  # noqa: E402
+from dinov3_mm.registry import MODELS
 
 pytestmark = pytest.mark.filterwarnings('ignore')
-VIT = dict(type='DINOv3ViT', arch=dict(embed_dims=48, num_layers=2,
-                                        num_heads=3))
+VIT = dict(type='DINOv3ViT',
+           arch=dict(embed_dims=48, num_layers=2, num_heads=3))
 
 
 def _classifier(**kwargs):
@@ -135,7 +133,6 @@ def test_segmentor_parity(tmp_path, images, repo_root):
 
 
 def test_lora_merged_before_export(tmp_path, images, repo_root):
-    pytest.importorskip('peft')
     from dinov3_mm.models.lora import has_lora
     model = _classifier(lora=dict(r=4, alpha=8))
     with torch.no_grad():  # non-zero adapters, so the merge matters
@@ -170,7 +167,6 @@ def test_features_of_frozen_backbone(tmp_path):
 
 
 def test_int8_accuracy_and_parity_error(tmp_path):
-    pytest.importorskip('onnxruntime.quantization')
     model = _classifier()
     x = torch.randn(3, 3, 32, 32)
     path = export_onnx(model, 'classification', str(tmp_path / 'q.onnx'),
@@ -186,7 +182,6 @@ def test_int8_accuracy_and_parity_error(tmp_path):
 
 
 def test_fp16(tmp_path):
-    pytest.importorskip('onnxruntime.transformers.float16')
     model = _classifier()
     path = export_onnx(model, 'classification', str(tmp_path / 'h.onnx'),
                        input_size=(32, 32), precision='fp16')

@@ -2,7 +2,6 @@
 import cv2
 import numpy as np
 import pytest
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dinov3_mm  # noqa: F401
@@ -13,26 +12,10 @@ from dinov3_mm.visualization.seg_overlay import (HEADER_HEIGHT, TILE_GAP,
                                                  tile_scale)
 
 
-def _tiny_cfg(repo_root, tmp_path, shrink_config, data):
-    cfg = Config.fromfile(
-        str(repo_root / 'configs/segmentation/vit_unet_seg_shapes.py'))
-    cfg = shrink_config(cfg, data, batch_size=2, img_size=32)
-    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
-    cfg.model.neck.in_channels = 48
-    cfg.train_cfg.max_epochs = 1
-    cfg.train_cfg.val_interval = 1
-    cfg.default_hooks.checkpoint.interval = 1
-    cfg.default_hooks.checkpoint.save_best = None
-    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
-    cfg.work_dir = str(tmp_path / 'work')
-    return cfg
-
-
-def test_seg_vis_hook_writes_val_and_test_panels(repo_root, tmp_path,
-                                                 shrink_config):
+def test_seg_vis_hook_writes_val_and_test_panels(tmp_path, tiny_seg_config):
     data = write_seg_shapes_dataset(str(tmp_path / 'seg'), num_train=4,
                                     num_val=4, size=32)
-    cfg = _tiny_cfg(repo_root, tmp_path, shrink_config, data)
+    cfg = tiny_seg_config(data, tmp_path / 'work', batch_size=2)
     cfg.custom_hooks = [dict(type='SegVisHook', num_samples=3)]
     runner = Runner.from_cfg(cfg)
     runner.train()

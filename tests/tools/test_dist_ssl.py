@@ -1,4 +1,5 @@
-"""SSL continuation on two torchrun processes (gloo on the CPU)."""
+"""SSL continuation on two torchrun processes (gloo on the CPU), with
+gradient checkpointing and bf16 autocast (--amp) as the README offers."""
 import os
 import socket
 import subprocess
@@ -25,7 +26,7 @@ _base_ = [{str(repo_root / 'configs/ssl/vits16_continue_shapes.py')!r}]
 model = dict(
     backbone=dict(arch=dict(_delete_=True, embed_dims=48, num_layers=2,
                             num_heads=3),
-                  init_cfg=None),
+                  init_cfg=None, with_cp=True),
     dino_head=dict(out_dim=64, hidden_dim=64, bottleneck_dim=32))
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
@@ -44,12 +45,14 @@ custom_hooks = [dict(type='DINOTeacherHook')]
     work_dir = tmp_path / 'work'
     proc = subprocess.run(
         ['bash', str(repo_root / 'tools' / 'dist_train.sh'), str(config), '2',
-         '--work-dir', str(work_dir)],
+         '--work-dir', str(work_dir), '--amp'],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
         text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     assert 'Distributed training: True' in log
+    dumped = (work_dir / 'ssl_tiny.py').read_text()
+    assert "type='AmpOptimWrapper'" in dumped and 'with_cp=True' in dumped
     ckpt = torch.load(work_dir / 'epoch_2.pth', weights_only=True)
     # 18 images, 9 per process, 4 per step, short batch dropped: 2 steps
     assert ckpt['meta']['iter'] == 4

@@ -3,7 +3,6 @@ import csv
 import os
 
 import numpy as np
-from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
 
@@ -13,19 +12,10 @@ from dinov3_mm.datasets.synthetic_seg import write_seg_shapes_dataset
 CLASSES = ('background', 'circle', 'square', 'triangle')
 
 
-def test_infer_tool_segmentation(repo_root, tmp_path, shrink_config,
-                                 run_tool):
+def test_infer_tool_segmentation(tmp_path, tiny_seg_config, run_tool):
     data = write_seg_shapes_dataset(str(tmp_path / 'seg'), num_train=8,
                                     num_val=4, size=32)
-    cfg = Config.fromfile(
-        str(repo_root / 'configs/segmentation/vit_unet_seg_shapes.py'))
-    cfg = shrink_config(cfg, data, batch_size=4, img_size=32)
-    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
-    cfg.model.neck.in_channels = 48
-    cfg.train_cfg.max_epochs = 1
-    cfg.default_hooks.checkpoint.save_best = None
-    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
-    cfg.work_dir = str(tmp_path / 'work')
+    cfg = tiny_seg_config(data, tmp_path / 'work')
     Runner.from_cfg(cfg).train()
     cfg_path = tmp_path / 'cfg.py'
     cfg.dump(str(cfg_path))

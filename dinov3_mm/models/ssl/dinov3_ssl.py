@@ -278,8 +278,8 @@ class DINOv3SSL(BaseModel):
             teacher's class-token distribution; near 0 means collapse to
             one prototype), ``student_std`` (std over the batch of the
             L2-normalised student class tokens, averaged over channels;
-            ``1 / sqrt(dim)`` for spread features, near 0 when collapsed)
-            and ``teacher_temp``.
+            ``1 / sqrt(dim)`` for spread features, near 0 when collapsed);
+            :class:`DINOTeacherHook` logs ``teacher_temp`` itself.
         """
         global_crops = inputs['global_crops']
         local_crops = inputs.get('local_crops')
@@ -372,5 +372,4 @@ class DINOv3SSL(BaseModel):
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
         feats = nn.functional.normalize(student_cls.detach().float(), dim=-1)
         return dict(teacher_entropy=entropy,
-                    student_std=feats.std(0).mean(),
-                    teacher_temp=torch.tensor(float(self.teacher_temp)))
+                    student_std=feats.std(0).mean())
