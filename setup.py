@@ -72,6 +72,8 @@ if __name__ == '__main__':
         python_requires='>=3.10',
         packages=find_packages(include=['dinov3_mm', 'dinov3_mm.*']),
         include_package_data=True,
+        # Triton Python-backend models copied into model repositories
+        package_data={'dinov3_mm.deploy': ['triton_models/*.py']},
         install_requires=parse_requirements('runtime'),
         extras_require=get_extras(),
         classifiers=[

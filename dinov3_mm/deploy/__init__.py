@@ -1,19 +1,28 @@
-"""Deployment: ONNX export of dinov3_mm models with verified parity.
+"""Deployment: ONNX export with verified parity, Triton model repositories.
 
-See :mod:`dinov3_mm.deploy.export`: :func:`export_onnx` (LoRA merge, fixed
-spatial size, optional dynamic batch, fp32 / fp16 / int8),
-:func:`check_parity` (onnxruntime vs PyTorch) and
-:func:`write_parity_report`.
+- :mod:`.export`: :func:`export_onnx` (LoRA merge, dynamic batch / H-W,
+  fp32 / fp16 with overflow-safe nodes / int8), :func:`check_parity`.
+- :mod:`.serving_spec`: the served preprocessing read from a config.
+- :mod:`.triton_repo`: :func:`write_triton_repository` (ONNX model,
+  Python-backend pre/postprocessing, ensemble).
+- :mod:`.deployment`: :func:`deploy`, what ``tools/deploy.py`` runs.
+- :mod:`.server`: :class:`TritonServer`, a local ``tritonserver`` on
+  loopback (``python -m dinov3_mm.deploy serve REPO``).
+- :mod:`.client`: :class:`ImageClient` and load generation.
 """
 from .export import (CONTROL_FLOW_OPS, OUTPUT_NAMES, PRECISIONS, TASKS,
                      DeployWrapper, ExportError, ParityError, check_graph,
                      check_parity, control_flow_nodes, detect_task,
-                     export_onnx, preprocess_images, run_onnx,
-                     write_parity_report)
+                     export_onnx, fp16_overflow_nodes, preprocess_images,
+                     run_onnx, write_parity_report)
+from .serving_spec import serving_spec
+from .triton_repo import model_names, write_triton_repository
 
 __all__ = [
     'CONTROL_FLOW_OPS', 'OUTPUT_NAMES', 'PRECISIONS', 'TASKS',
     'DeployWrapper', 'ExportError', 'ParityError', 'check_graph',
     'check_parity', 'control_flow_nodes', 'detect_task', 'export_onnx',
-    'preprocess_images', 'run_onnx', 'write_parity_report'
+    'fp16_overflow_nodes', 'preprocess_images', 'run_onnx',
+    'write_parity_report', 'serving_spec', 'model_names',
+    'write_triton_repository'
 ]

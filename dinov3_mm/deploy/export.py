@@ -30,6 +30,7 @@ import os
 import os.path as osp
 import re
 import tempfile
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -281,7 +282,9 @@ def export_onnx(model: nn.Module,
                 batch_size: int = 1,
                 opset: int = 17,
                 dynamic_batch: bool = True,
-                precision: str = 'fp32') -> str:
+                precision: str = 'fp32',
+                dynamic_hw: bool = False,
+                calibration: Optional[Tensor] = None) -> dict:
     """Export ``model`` (merged, eval, wrapped) to ONNX and check the graph.
 
     Args:
@@ -295,11 +298,19 @@ def export_onnx(model: nn.Module,
         opset (int): ONNX opset. Defaults to 17.
         dynamic_batch (bool): Make axis 0 of input and outputs dynamic.
         precision (str): ``'fp32'``, ``'fp16'`` (weights and compute in
-            fp16, fp32 inputs/outputs) or ``'int8'`` (dynamic quantization
-            of the weights). Defaults to ``'fp32'``.
+            fp16, fp32 inputs/outputs; nodes whose fp32 outputs overflow
+            fp16 on ``calibration`` stay fp32) or ``'int8'`` (dynamic
+            quantization of the weights). Defaults to ``'fp32'``.
+        dynamic_hw (bool): Make the input height/width (and the spatial
+            axes of segmentation outputs) dynamic. Models whose graph holds
+            per-size constants (e.g. the ViT-Adapter's deformable attention)
+            then fail the parity check at other sizes. Defaults to False.
+        calibration (Tensor, optional): Preprocessed inputs for the fp16
+            overflow scan; defaults to the random tracing input.
 
     Returns:
-        str: ``out_path``.
+        dict: ``path`` (``out_path``) and ``fp32_nodes`` (nodes kept in fp32
+        by the fp16 conversion; empty otherwise).
 
     Raises:
         ExportError: Unsupported op (named, with its module when found),
@@ -313,16 +324,16 @@ def export_onnx(model: nn.Module,
     device = next(iter(wrapper.parameters()), torch.empty(0)).device
     dummy = torch.randn(batch_size, 3, *input_size, device=device)
     names = wrapper.output_names
-    axes = None
-    if dynamic_batch:
-        axes = {n: {0: 'batch'} for n in ('input', ) + names}
+    axes = _dynamic_axes(names, dynamic_batch, dynamic_hw)
     out_dir = osp.dirname(osp.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
     fp32_path = out_path
     if precision != 'fp32':
         fp32_path = osp.join(tempfile.mkdtemp(dir=out_dir), 'fp32.onnx')
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # shape checks in heads are traced as constants, as intended
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
             torch.onnx.export(wrapper, (dummy, ), fp32_path,
                               input_names=['input'], output_names=list(names),
                               dynamic_axes=axes, opset_version=opset,
@@ -332,8 +343,11 @@ def export_onnx(model: nn.Module,
     except Exception as exc:  # torch raises several unrelated types here
         raise _export_error(exc, wrapper, dummy) from exc
     check_graph(fp32_path)
+    fp32_nodes: List[str] = []
     if precision == 'fp16':
-        _to_fp16(fp32_path, out_path)
+        fp32_nodes = fp16_overflow_nodes(
+            fp32_path, dummy if calibration is None else calibration)
+        _to_fp16(fp32_path, out_path, fp32_nodes)
     elif precision == 'int8':
         from onnxruntime.quantization import QuantType, quantize_dynamic
         quantize_dynamic(fp32_path, out_path, weight_type=QuantType.QInt8)
@@ -341,10 +355,68 @@ def export_onnx(model: nn.Module,
         os.remove(fp32_path)
         os.rmdir(osp.dirname(fp32_path))
         check_graph(out_path)
-    return out_path
+    return dict(path=out_path, fp32_nodes=fp32_nodes)
 
 
-def _to_fp16(src: str, dst: str) -> None:
+def _dynamic_axes(names: Sequence[str], batch: bool,
+                  hw: bool) -> Optional[Dict[str, Dict[int, str]]]:
+    if not (batch or hw):
+        return None
+    spatial = {'input': (2, 3), 'class_map': (1, 2), 'logits': (2, 3)}
+    axes: Dict[str, Dict[int, str]] = {}
+    for name in ('input', ) + tuple(names):
+        axes[name] = {0: 'batch'} if batch else {}
+        if hw and name in spatial:
+            h, w = spatial[name]
+            axes[name].update({h: 'height', w: 'width'})
+    return axes
+
+
+#: Largest finite fp16 value.
+FP16_MAX = 65504.0
+
+
+def fp16_overflow_nodes(onnx_path: str, inputs: Tensor,
+                        margin: float = 2.0) -> List[str]:
+    """Nodes whose fp32 outputs would overflow in fp16 on ``inputs``.
+
+    Every float intermediate of the fp32 graph is made an output and run
+    through onnxruntime once; a node is listed when one of its outputs is
+    not finite or exceeds ``FP16_MAX / margin`` in magnitude.
+
+    Args:
+        onnx_path (str): The fp32 model.
+        inputs (Tensor): Representative preprocessed inputs.
+        margin (float): Head-room factor. Defaults to 2.
+
+    Returns:
+        list[str]: Node names, in graph order.
+    """
+    import onnx
+    import onnxruntime as ort
+    model = onnx.load(onnx_path)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    present = {o.name for o in model.graph.output}
+    for info in inferred.graph.value_info:
+        if (info.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+                and info.name not in present):
+            model.graph.output.append(info)
+    names = [o.name for o in model.graph.output]
+    sess = ort.InferenceSession(model.SerializeToString(),
+                                providers=['CPUExecutionProvider'])
+    x = inputs.detach().cpu().numpy().astype(np.float32)
+    values = dict(zip(names, sess.run(names, {'input': x})))
+    limit = FP16_MAX / margin
+    bad = {
+        name for name, v in values.items()
+        if np.issubdtype(v.dtype, np.floating) and v.size and (
+            not np.isfinite(v).all() or np.abs(v).max() > limit)
+    }
+    return [n.name for n in model.graph.node
+            if any(o in bad for o in n.output)]
+
+
+def _to_fp16(src: str, dst: str, keep_fp32: Sequence[str] = ()) -> None:
     import onnx
     try:
         from onnxruntime.transformers.float16 import \
@@ -354,7 +426,8 @@ def _to_fp16(src: str, dst: str) -> None:
                           '(float16 converter).') from exc
     from onnxruntime.transformers.onnx_model import OnnxModel
     model = OnnxModel(
-        convert_float_to_float16(onnx.load(src), keep_io_types=True))
+        convert_float_to_float16(onnx.load(src), keep_io_types=True,
+                                 node_block_list=list(keep_fp32) or None))
     # the converter appends the input casts after their consumers
     model.topological_sort()
     onnx.save(model.model, dst)

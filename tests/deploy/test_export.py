@@ -77,7 +77,7 @@ def test_classifier_parity_dynamic_batch_and_report(tmp_path, images,
     inputs = preprocess_images(model, images, cfg)
     assert inputs.shape == (3, 3, 32, 32)
     path = export_onnx(model, 'classification', str(tmp_path / 'cls.onnx'),
-                       input_size=(32, 32))
+                       input_size=(32, 32))['path']
     assert control_flow_nodes(path) == []
     graph = onnx.load(path).graph
     assert [i.name for i in graph.input] == ['input']
@@ -107,7 +107,7 @@ def test_static_batch_export(tmp_path):
     model = _classifier()
     path = export_onnx(model, None, str(tmp_path / 'static.onnx'),
                        input_size=(32, 32), batch_size=2,
-                       dynamic_batch=False)
+                       dynamic_batch=False)['path']
     assert _batch_dim(path).dim_value == 2
     check_parity(model, path, torch.randn(2, 3, 32, 32))
 
@@ -119,7 +119,7 @@ def test_segmentor_parity(tmp_path, images, repo_root):
     inputs = preprocess_images(model, images, cfg)
     assert inputs.shape == (3, 3, 64, 64)
     path = export_onnx(model, 'segmentation', str(tmp_path / 'seg.onnx'),
-                       input_size=(64, 64))
+                       input_size=(64, 64))['path']
     assert control_flow_nodes(path) == []
     for batch in (inputs[:1], inputs):
         report = check_parity(model, path, batch, atol=1e-4,
@@ -145,7 +145,7 @@ def test_lora_merged_before_export(tmp_path, images, repo_root):
     with torch.no_grad():
         ref = DeployWrapper(model, 'classification')(inputs).numpy()
     path = export_onnx(model, 'classification', str(tmp_path / 'lora.onnx'),
-                       input_size=(32, 32))
+                       input_size=(32, 32))['path']
     assert not has_lora(model)
     names = [i.name for i in onnx.load(path).graph.initializer]
     assert not any('lora' in n for n in names)
@@ -158,7 +158,7 @@ def test_features_of_frozen_backbone(tmp_path):
     # frozen weights + no_grad is exactly when the oneDNN linear kicks in
     model = _classifier(vit=dict(frozen_stages=2))
     path = export_onnx(model, 'features', str(tmp_path / 'feat.onnx'),
-                       input_size=(32, 32))
+                       input_size=(32, 32))['path']
     graph = onnx.load(path).graph
     assert [o.name for o in graph.output] == ['embeddings']
     x = torch.randn(3, 3, 32, 32)
@@ -170,7 +170,7 @@ def test_int8_accuracy_and_parity_error(tmp_path):
     model = _classifier()
     x = torch.randn(3, 3, 32, 32)
     path = export_onnx(model, 'classification', str(tmp_path / 'q.onnx'),
-                       input_size=(32, 32), precision='int8')
+                       input_size=(32, 32), precision='int8')['path']
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert ops & {'MatMulInteger', 'DynamicQuantizeLinear', 'ConvInteger'}
     report = check_parity(model, path, x, atol=0.05, min_cosine=0.99)
@@ -184,7 +184,7 @@ def test_int8_accuracy_and_parity_error(tmp_path):
 def test_fp16(tmp_path):
     model = _classifier()
     path = export_onnx(model, 'classification', str(tmp_path / 'h.onnx'),
-                       input_size=(32, 32), precision='fp16')
+                       input_size=(32, 32), precision='fp16')['path']
     check_parity(model, path, torch.randn(2, 3, 32, 32), atol=1e-2,
                  min_cosine=0.999)
 
@@ -229,3 +229,53 @@ def test_control_flow_is_refused(tmp_path):
         graph, opset_imports=[helper.make_opsetid('', 17)]), path)
     with pytest.raises(ExportError, match='If:my_if'):
         check_graph(path)
+
+
+def test_dynamic_hw_vit_runs_at_other_sizes(tmp_path):
+    model = _classifier()
+    path = export_onnx(model, 'classification', str(tmp_path / 'hw.onnx'),
+                       input_size=(32, 32), dynamic_hw=True)['path']
+    assert control_flow_nodes(path) == []
+    dims = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ['batch', '', 'height', 'width']
+    for shape in ((2, 3, 32, 32), (1, 3, 48, 64), (3, 3, 80, 48)):
+        report = check_parity(model, path, torch.randn(*shape), atol=1e-4)
+        assert report['input_shape'] == list(shape)
+
+
+class _Overflowing(nn.Module):
+    """A classifier whose hidden activations exceed the fp16 range."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 4, stride=4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x, mode='tensor'):
+        h = self.conv(x).abs() * 3e4 + 7e4  # > 65504 everywhere
+        return self.fc(h.mean((2, 3)) / 1e5)
+
+
+def test_fp16_keeps_overflowing_nodes_in_fp32(tmp_path):
+    from dinov3_mm.deploy.export import fp16_overflow_nodes
+    torch.manual_seed(0)
+    model = _Overflowing().eval()
+    x = torch.randn(2, 3, 16, 16)
+    fp32 = export_onnx(model, 'classification', str(tmp_path / 'a.onnx'),
+                       input_size=(16, 16))['path']
+    nodes = fp16_overflow_nodes(fp32, x)
+    ops = {n.name: n.op_type for n in onnx.load(fp32).graph.node}
+    assert nodes and {ops[n] for n in nodes} >= {'Add'}
+    result = export_onnx(model, 'classification', str(tmp_path / 'h.onnx'),
+                         input_size=(16, 16), precision='fp16',
+                         calibration=x)
+    assert result['fp32_nodes'] == nodes
+    check_parity(model, result['path'], x, 'classification', atol=1e-2,
+                 min_cosine=0.999)
+    # kept nodes compute in fp32, the rest (e.g. the conv) in fp16
+    graph = onnx.shape_inference.infer_shapes(onnx.load(result['path'])).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in graph.value_info}
+    out_type = {n.name: types.get(n.output[0]) for n in graph.node}
+    assert {out_type[n] for n in nodes} == {onnx.TensorProto.FLOAT}
+    conv = [n.name for n in graph.node if n.op_type == 'Conv']
+    assert out_type[conv[0]] == onnx.TensorProto.FLOAT16

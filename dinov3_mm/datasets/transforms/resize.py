@@ -1,25 +1,13 @@
 """Resizing that keeps the aspect ratio."""
-from typing import Sequence, Tuple, Union
+from typing import Sequence, Union
 
 import cv2
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
-
-INTERPOLATIONS = {
-    'nearest': cv2.INTER_NEAREST,
-    'bilinear': cv2.INTER_LINEAR,
-    'bicubic': cv2.INTER_CUBIC,
-    'area': cv2.INTER_AREA,
-    'lanczos': cv2.INTER_LANCZOS4,
-}
-
-
-def _pad_widths(total: int, used: int, center: bool) -> Tuple[int, int]:
-    extra = total - used
-    before = extra // 2 if center else 0
-    return before, extra - before
+from ...utils.image_ops import (INTERPOLATIONS, keep_ratio_pad_geometry,
+                                pad_image, resize_image,
+                                resize_keep_ratio_pad)
 
 
 @TRANSFORMS.register_module()
@@ -79,45 +67,20 @@ class ResizeKeepRatioPad(BaseTransform):
         self.interpolation = interpolation
         self.center = center
 
-    def _resize(self, img: np.ndarray, new_hw: Tuple[int, int],
-                flag: int) -> np.ndarray:
-        out = cv2.resize(img, (new_hw[1], new_hw[0]), interpolation=flag)
-        if img.ndim == 3 and out.ndim == 2:
-            out = out[..., None]
-        return out
-
-    def _pad(self, img: np.ndarray, border: Tuple[int, int, int, int],
-             value) -> np.ndarray:
-        top, bottom, left, right = border
-        out = np.empty((img.shape[0] + top + bottom,
-                        img.shape[1] + left + right) + img.shape[2:],
-                       dtype=img.dtype)
-        out[...] = np.asarray(value, dtype=img.dtype)
-        out[top:top + img.shape[0], left:left + img.shape[1]] = img
-        return out
-
     def transform(self, results: dict) -> dict:
         """Resize and pad ``img`` (and ``gt_seg_map``)."""
         img = results['img']
         h, w = img.shape[:2]
-        out_h, out_w = self.size
-        scale = min(out_h / h, out_w / w)
-        new_h = min(out_h, max(1, int(round(h * scale))))
-        new_w = min(out_w, max(1, int(round(w * scale))))
-        flag = INTERPOLATIONS[self.interpolation]
-        if self.interpolation == 'bilinear' and scale < 1:
-            flag = cv2.INTER_AREA
-        top, bottom = _pad_widths(out_h, new_h, self.center)
-        left, right = _pad_widths(out_w, new_w, self.center)
-        border = (top, bottom, left, right)
-        results['img'] = self._pad(
-            self._resize(img, (new_h, new_w), flag), border, self.pad_val)
+        results['img'], border = resize_keep_ratio_pad(
+            img, self.size, self.pad_val, self.interpolation, self.center)
+        (new_h, new_w), _, _ = keep_ratio_pad_geometry((h, w), self.size,
+                                                       self.center)
         if results.get('gt_seg_map') is not None:
-            seg = self._resize(results['gt_seg_map'], (new_h, new_w),
+            seg = resize_image(results['gt_seg_map'], (new_h, new_w),
                                cv2.INTER_NEAREST)
-            results['gt_seg_map'] = self._pad(seg, border, self.seg_pad_val)
+            results['gt_seg_map'] = pad_image(seg, border, self.seg_pad_val)
         results['img_shape'] = (new_h, new_w)
-        results['pad_shape'] = (out_h, out_w)
+        results['pad_shape'] = tuple(self.size)
         results['scale_factor'] = (new_w / w, new_h / h)
         results['pad_border'] = border
         results['keep_ratio'] = True

@@ -96,8 +96,10 @@ class RopePositionEmbedding(nn.Module):
 
     def forward(self, H: int, W: int) -> Tuple[Tensor, Tensor]:
         """Return ``(sin, cos)``, each ``[H*W, head_dim]``, for an H x W grid."""
-        # traced sizes (ONNX export) become Python ints: the tables are then
-        # constants of the exported graph, for its fixed input size
+        if torch.jit.is_tracing() and isinstance(H, Tensor):
+            # ONNX export: the tables become graph ops of the traced grid
+            # size (Range, Div, Sin, Cos), so a dynamic H/W export stays valid
+            return self._tables(H, W)
         H, W = int(H), int(W)
         if self.augments:
             return self._tables(H, W)
@@ -110,16 +112,19 @@ class RopePositionEmbedding(nn.Module):
                 self._cache[key] = self._tables(H, W)
         return self._cache[key]
 
-    def _tables(self, H: int, W: int) -> Tuple[Tensor, Tensor]:
+    def _tables(self, H, W) -> Tuple[Tensor, Tensor]:
         dd = dict(device=self.periods.device, dtype=self.dtype)
-        if self.normalize_coords == 'max':
-            denom_h = denom_w = max(H, W)
-        elif self.normalize_coords == 'min':
-            denom_h = denom_w = min(H, W)
+        if isinstance(H, Tensor):  # traced sizes
+            H, W = H.to(self.dtype), W.to(self.dtype)
+            pick = {'max': torch.maximum, 'min': torch.minimum}
+        else:
+            pick = {'max': max, 'min': min}
+        if self.normalize_coords in pick:
+            denom_h = denom_w = pick[self.normalize_coords](H, W)
         else:
             denom_h, denom_w = H, W
-        coords_h = torch.arange(0.5, H, **dd) / denom_h
-        coords_w = torch.arange(0.5, W, **dd) / denom_w
+        coords_h = (torch.arange(H, **dd) + 0.5) / denom_h
+        coords_w = (torch.arange(W, **dd) + 0.5) / denom_w
         coords = torch.stack(
             torch.meshgrid(coords_h, coords_w, indexing='ij'), dim=-1)
         coords = 2.0 * coords.flatten(0, 1) - 1.0  # [HW, 2] in [-1, 1]

@@ -1,0 +1,114 @@
+"""The serving contract of an exported model, read from its config.
+
+A server receives encoded image bytes. :func:`serving_spec` turns the test
+pipeline of a config and the model's data preprocessor into a JSON-able
+description of the preprocessing (decode, resize/pad, normalise) plus the
+class names and the exported input size.
+:func:`dinov3_mm.utils.image_ops.preprocess_encoded` applies it with the code
+the test pipeline itself runs; the Triton preprocessing model reads the same
+spec from ``preprocess.json``.
+"""
+from typing import Optional, Sequence
+
+from torch import nn
+
+from .export import ExportError
+
+#: Test-pipeline transforms a served model can reproduce.
+SERVABLE_TRANSFORMS = ('LoadImage', 'ResizeKeepRatioPad')
+#: Transforms that only load annotations or pack results; ignored.
+PASSIVE_TRANSFORMS = ('LoadSegAnnotation', 'LoadAnnotations', 'PackClsInputs',
+                      'PackSegInputs', 'PackInputs')
+
+
+def _type_name(transform) -> str:
+    name = transform['type']
+    name = name if isinstance(name, str) else name.__name__
+    return name.split('.')[-1]
+
+
+def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
+    decode: dict = dict(to_rgb=True, depth_scaling='fixed',
+                        alpha_background=[0, 0, 0], exif_orientation=True)
+    resize = None
+    for transform in pipeline:
+        name = _type_name(transform)
+        args = {k: v for k, v in transform.items() if k != 'type'}
+        if name == 'LoadImage':
+            decode.update(args)
+            decode['alpha_background'] = list(decode['alpha_background'])
+        elif name == 'ResizeKeepRatioPad':
+            size = args.get('size', 224)
+            size = [size, size] if isinstance(size, int) else list(size)
+            pad_val = args.get('pad_val', 0)
+            resize = dict(
+                size=[int(s) for s in size],
+                pad_val=pad_val if isinstance(pad_val, int) else list(pad_val),
+                interpolation=args.get('interpolation', 'bilinear'),
+                center=bool(args.get('center', True)))
+        elif name not in PASSIVE_TRANSFORMS:
+            raise ExportError(
+                f'Test pipeline of {config_name} uses {name}, which the '
+                f'served preprocessing cannot reproduce (supported: '
+                f'{", ".join(SERVABLE_TRANSFORMS)}). Use ResizeKeepRatioPad '
+                f'in test_dataloader.dataset.pipeline, or preprocess on the '
+                f'client and send the model input tensor.')
+    if resize is None:
+        raise ExportError(
+            f'Test pipeline of {config_name} has no ResizeKeepRatioPad: the '
+            f'exported model needs a fixed input size. Add '
+            f'dict(type="ResizeKeepRatioPad", size=...) before packing.')
+    return dict(decode=decode, resize=resize)
+
+
+def _normalization(preprocessor: nn.Module) -> dict:
+    mean = getattr(preprocessor, 'mean', None)
+    if not getattr(preprocessor, '_enable_normalize', mean is not None):
+        mean = None
+    if mean is None:
+        return dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0],
+                    swap_rb=bool(getattr(preprocessor, '_channel_conversion',
+                                         False)))
+    return dict(mean=[float(v) for v in preprocessor.mean.flatten()],
+                std=[float(v) for v in preprocessor.std.flatten()],
+                swap_rb=bool(getattr(preprocessor, '_channel_conversion',
+                                     False)))
+
+
+def serving_spec(model: nn.Module, task: str,
+                 classes: Optional[Sequence[str]] = None,
+                 config_name: str = 'the config') -> dict:
+    """Everything a server needs besides the ONNX file.
+
+    Args:
+        model (nn.Module): Model from :func:`~dinov3_mm.apis.init_model`
+            (``cfg``, ``dataset_meta`` and ``data_preprocessor`` are read).
+        task (str): ``'classification'``, ``'segmentation'`` or
+            ``'features'``.
+        classes (sequence[str], optional): Class names; default: the
+            model's ``dataset_meta``.
+        config_name (str): Named in error messages.
+
+    Returns:
+        dict: ``task``, ``input_size`` ``[h, w]``, ``decode``, ``resize``,
+        ``normalize``, ``classes``, ``threshold``.
+
+    Raises:
+        ExportError: The test pipeline holds a transform the server cannot
+            reproduce, or no fixed-size resize.
+    """
+    pipeline = model.cfg.test_dataloader.dataset.pipeline
+    spec = _pipeline_steps(pipeline, config_name)
+    spec['normalize'] = _normalization(model.data_preprocessor)
+    divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1))
+    if any(s % divisor for s in spec['resize']['size']):
+        raise ExportError(
+            f'Test size {spec["resize"]["size"]} of {config_name} is not a '
+            f'multiple of pad_size_divisor={divisor}; pick a ResizeKeepRatioPad '
+            f'size divisible by {divisor}.')
+    if classes is None:
+        classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    spec.update(task=task, input_size=list(spec['resize']['size']),
+                classes=[str(c) for c in classes] if classes else None,
+                threshold=float(getattr(model, 'threshold', 0.5)))
+    return spec

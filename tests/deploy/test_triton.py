@@ -1,0 +1,183 @@
+"""A real tritonserver (the nvidia-pytriton build) serving deployed models.
+
+Each module-scoped server runs the ``triton_python`` repository that
+``tools/deploy.py`` wrote (that build has no onnxruntime backend), on
+127.0.0.1 with free ports. Clients talk HTTP and gRPC through tritonclient;
+answers are compared with PyTorch on the same image files.
+"""
+import glob
+import os.path as osp
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from dinov3_mm.apis import init_model
+from dinov3_mm.apis.seg_inference import inference_segmentor
+from dinov3_mm.deploy import DeployWrapper, preprocess_images
+from dinov3_mm.deploy.client import (ImageClient, latency_summary,
+                                     read_files, run_requests)
+from dinov3_mm.deploy.deployment import deploy
+from dinov3_mm.deploy.server import TritonServer, TritonServerError
+
+pytestmark = pytest.mark.filterwarnings('ignore')
+
+
+def _serve(checkpoint, folder):
+    deploy(checkpoint['config'], checkpoint['checkpoint'], folder,
+           max_batch_size=8, topk=3)
+    return TritonServer(osp.join(folder, 'triton_python'),
+                        startup_timeout=120)
+
+
+@pytest.fixture(scope='module')
+def cls_server(cls_checkpoint, tmp_path_factory):
+    with _serve(cls_checkpoint, str(tmp_path_factory.mktemp('d'))) as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def seg_server(seg_checkpoint, tmp_path_factory):
+    with _serve(seg_checkpoint, str(tmp_path_factory.mktemp('d'))) as server:
+        yield server
+
+
+def _cls_images(checkpoint):
+    files = sorted(glob.glob(osp.join(checkpoint['data'], 'test', '*',
+                                      '*.png')))
+    return files + checkpoint['odd_images']
+
+
+def _torch_probs(checkpoint, files):
+    model = init_model(checkpoint['config'], checkpoint['checkpoint'])
+    with torch.no_grad():
+        return DeployWrapper(model, 'classification')(
+            preprocess_images(model, files)).numpy()
+
+
+@pytest.mark.parametrize('protocol', ['http', 'grpc'])
+def test_classification_matches_pytorch(cls_server, cls_checkpoint,
+                                        protocol):
+    files = _cls_images(cls_checkpoint)
+    ref = _torch_probs(cls_checkpoint, files)
+    url = cls_server.http_url if protocol == 'http' else cls_server.grpc_url
+    client = ImageClient(url, protocol)
+    out = client.infer(read_files(files))  # one request, batch of 8
+    client.close()
+    assert out['SCORES'].shape == (len(files), 3)
+    order = np.argsort(-ref, axis=1, kind='stable')
+    np.testing.assert_array_equal(out['CLASS_IDS'], order)
+    np.testing.assert_allclose(out['SCORES'],
+                               np.take_along_axis(ref, order, 1), atol=1e-5)
+    names = np.array(cls_checkpoint['classes'])[order]
+    assert [[lb.decode() for lb in row] for row in out['LABELS']] == \
+        names.tolist()
+
+
+@pytest.mark.parametrize('protocol', ['http', 'grpc'])
+def test_segmentation_mask_matches_pytorch(seg_server, seg_checkpoint,
+                                           protocol):
+    files = sorted(glob.glob(osp.join(seg_checkpoint['data'], 'img_dir',
+                                      'val', '*.png')))
+    files += seg_checkpoint['odd_images']
+    model = init_model(seg_checkpoint['config'], seg_checkpoint['checkpoint'])
+    refs = inference_segmentor(model, files)
+    url = seg_server.http_url if protocol == 'http' else seg_server.grpc_url
+    client = ImageClient(url, protocol)
+    for path, ref in zip(files, refs):  # images of different sizes
+        mask = client.infer(read_files([path]))['MASK'][0]
+        assert mask.shape == ref['mask'].shape == tuple(ref['ori_shape'][:2])
+        assert (mask == ref['mask']).mean() > 0.99, path
+    client.close()
+
+
+def test_load_8_clients_50_requests_each(cls_server, cls_checkpoint):
+    files = _cls_images(cls_checkpoint)
+    data = read_files(files)
+    ref_ids = _torch_probs(cls_checkpoint, files).argmax(1)
+    batches = [[data[i % len(data)]] for i in range(400)]
+    results = run_requests(cls_server.grpc_url, batches, 'grpc',
+                           concurrency=8, timeout=60)
+    errors = [r['error'] for r in results if r['error']]
+    assert errors == []
+    got = [r['outputs']['CLASS_IDS'][0, 0] for r in results]
+    assert got == [ref_ids[i % len(data)] for i in range(400)]
+    summary = latency_summary(results, 1.0, 1)
+    assert summary['requests'] == 400 and summary['failed'] == 0
+    assert 0 < summary['p50_ms'] <= summary['p95_ms'] <= summary['p99_ms']
+
+
+def _good(server, data):
+    client = ImageClient(server.http_url)
+    try:
+        return client.infer([data])['CLASS_IDS'].shape == (1, 3)
+    finally:
+        client.close()
+
+
+def test_malformed_requests_fail_alone(cls_server, cls_checkpoint):
+    image = read_files(_cls_images(cls_checkpoint)[:1])[0]
+    http = httpclient.InferenceServerClient(cls_server.http_url)
+    grpc = grpcclient.InferenceServerClient(cls_server.grpc_url)
+
+    def send(module, client, name, shape, dtype, data):
+        inp = module.InferInput(name, shape, dtype)
+        inp.set_data_from_numpy(data)
+        return client.infer('dinov3', [inp])
+
+    bad = [
+        # wrong dtype
+        (httpclient, http, 'IMAGE', [1, 1], 'FP32',
+         np.zeros((1, 1), np.float32), 'FP32'),
+        # wrong shape
+        (grpcclient, grpc, 'IMAGE', [1, 2], 'BYTES',
+         np.array([[image, image]], dtype=object), 'shape'),
+        # corrupt image bytes
+        (httpclient, http, 'IMAGE', [1, 1], 'BYTES',
+         np.array([[image[:40]]], dtype=object), 'Cannot read image'),
+        (grpcclient, grpc, 'IMAGE', [1, 1], 'BYTES',
+         np.array([[b'not an image']], dtype=object), 'Cannot read image'),
+        # empty bytes
+        (httpclient, http, 'IMAGE', [1, 1], 'BYTES',
+         np.array([[b'']], dtype=object), 'empty image data'),
+    ]
+    for module, client, name, shape, dtype, data, message in bad:
+        with pytest.raises(InferenceServerException, match=message):
+            send(module, client, name, shape, dtype, data)
+        assert _good(cls_server, image)  # the server keeps serving
+    # an empty HTTP body
+    request = urllib.request.Request(
+        f'http://{cls_server.http_url}/v2/models/dinov3/infer', data=b'',
+        method='POST', headers={'Content-Type': 'application/json'})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code in (400, 500)  # Triton says 500 for no JSON
+    assert b'"error"' in info.value.read()
+    # a wrong shape straight to the ONNX model
+    inp = httpclient.InferInput('input', [1, 3, 16, 16], 'FP32')
+    inp.set_data_from_numpy(np.zeros((1, 3, 16, 16), np.float32))
+    with pytest.raises(InferenceServerException, match='input'):
+        http.infer('dinov3_model', [inp])
+    assert _good(cls_server, image)
+    assert cls_server.is_running()
+    http.close()
+    grpc.close()
+
+
+def test_launcher_errors(tmp_path):
+    with pytest.raises(TritonServerError, match='tools/deploy.py'):
+        TritonServer(str(tmp_path / 'missing'))
+    broken = tmp_path / 'repo' / 'broken'
+    (broken / '1').mkdir(parents=True)
+    (broken / 'config.pbtxt').write_text(
+        'name: "broken"\nbackend: "python"\nmax_batch_size: 1\n')
+    (broken / '1' / 'model.py').write_text('raise RuntimeError("boom")\n')
+    server = TritonServer(str(tmp_path / 'repo'), startup_timeout=60)
+    with pytest.raises(TritonServerError, match='broken'):
+        server.start()
+    assert not server.is_running()

@@ -1,0 +1,79 @@
+"""Export a trained checkpoint to ONNX, verify it and write Triton repositories.
+
+Example::
+
+    python tools/deploy.py configs/demo/convnext_shapes.py \\
+        work_dirs/demo/epoch_10.pth --work-dir work_dirs/deploy
+
+writes ``model.onnx``, ``parity_report.{json,md}``, ``deploy.json`` and two
+Triton model repositories: ``triton/`` (``onnxruntime_onnx`` backend) and
+``triton_python/`` (onnxruntime inside the Python backend).
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+from dinov3_mm.deploy.deployment import deploy
+from dinov3_mm.deploy.export import ExportError, ParityError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line arguments of the deploy tool."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='training config file')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='checkpoint (random weights when omitted)')
+    parser.add_argument('--work-dir', required=True, help='output folder')
+    parser.add_argument(
+        '--task', default='auto',
+        choices=['auto', 'classification', 'segmentation', 'features'])
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument(
+        '--dynamic', default='batch',
+        help='comma-separated dynamic axes: batch, hw (or "none")')
+    parser.add_argument('--precision', default='fp32',
+                        choices=['fp32', 'fp16', 'bf16', 'int8'])
+    parser.add_argument('--max-batch-size', type=int, default=8)
+    parser.add_argument('--instance-kind', default='cpu',
+                        choices=['cpu', 'gpu'])
+    parser.add_argument('--name', default='dinov3',
+                        help='Triton ensemble name')
+    parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument(
+        '--parity-images', nargs='+',
+        help='image files or folders for the parity check (default: the '
+        "config's test set)")
+    parser.add_argument('--num-parity-images', type=int, default=8)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    dynamic = [a for a in args.dynamic.split(',')
+               if a.strip() and a.strip() != 'none']
+    try:
+        summary = deploy(
+            args.config, args.checkpoint, args.work_dir, task=args.task,
+            opset=args.opset, dynamic=[a.strip() for a in dynamic],
+            precision=args.precision, max_batch_size=args.max_batch_size,
+            instance_kind=args.instance_kind,
+            parity_images=args.parity_images,
+            num_parity_images=args.num_parity_images, name=args.name,
+            topk=args.topk, cfg_options=args.cfg_options)
+    except (ExportError, ParityError, FileNotFoundError) as exc:
+        print(f'deploy failed: {exc}', file=sys.stderr)
+        return 1
+    print(f"{summary['task']} model exported to {summary['onnx']} "
+          f"({summary['precision']}); parity passed on "
+          f"{len(summary['checks'])} checks, see "
+          f"{args.work_dir}/parity_report.md")
+    for backend, repo in summary['repositories'].items():
+        print(f'Triton repository ({backend}): {repo}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
