@@ -334,6 +334,7 @@ def export_onnx(model: nn.Module,
         with torch.no_grad(), warnings.catch_warnings():
             # shape checks in heads are traced as constants, as intended
             warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            warnings.filterwarnings('ignore', message='ONNX Preprocess')
             torch.onnx.export(wrapper, (dummy, ), fp32_path,
                               input_names=['input'], output_names=list(names),
                               dynamic_axes=axes, opset_version=opset,

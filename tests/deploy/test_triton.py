@@ -181,3 +181,36 @@ def test_launcher_errors(tmp_path):
     with pytest.raises(TritonServerError, match='broken'):
         server.start()
     assert not server.is_running()
+
+
+def _load_yaml(path):
+    import yaml
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def test_kubernetes_probes_and_serving_image_match(cls_server, repo_root):
+    """The manifests probe endpoints a real server answers, on the ports and
+    repository path the serving image uses."""
+    k8s = repo_root / 'docker' / 'k8s'
+    deployment = _load_yaml(k8s / 'deployment.yaml')
+    container = deployment['spec']['template']['spec']['containers'][0]
+    ports = {p['name']: p['containerPort'] for p in container['ports']}
+    assert ports == {'http': 8000, 'grpc': 8001, 'metrics': 8002}
+    for probe in ('readinessProbe', 'livenessProbe'):
+        get = container[probe]['httpGet']
+        assert get['port'] == 'http'
+        url = f'http://{cls_server.http_url}{get["path"]}'
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+    dockerfile = (repo_root / 'docker' / 'Dockerfile.serve').read_text()
+    assert 'COPY ${MODEL_REPOSITORY} /models' in dockerfile
+    assert 'ARG MODEL_REPOSITORY=work_dirs/deploy/triton\n' in dockerfile
+    assert '--model-repository=/models' in container['args']
+    service = _load_yaml(k8s / 'service.yaml')
+    assert {p['targetPort'] for p in service['spec']['ports']} == set(ports)
+    assert service['spec']['selector'] == \
+        deployment['spec']['selector']['matchLabels']
+    hpa = _load_yaml(k8s / 'hpa.yaml')
+    assert hpa['spec']['scaleTargetRef']['name'] == \
+        deployment['metadata']['name']

@@ -4,7 +4,8 @@ For Triton builds without the onnxruntime backend (e.g. the server shipped
 in the ``nvidia-pytriton`` wheel). The requests Triton's dynamic batcher
 hands over in one call are concatenated into one onnxruntime run and split
 again. ``model.onnx`` lies next to this file; the model config's
-``parameters`` may set ``intra_op_threads`` and ``providers``.
+``parameters`` may set ``intra_op_threads``, ``allow_spinning`` (default
+``'0'``) and ``providers``.
 """
 import json
 import os
@@ -29,6 +30,10 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(
             _parameter(config, 'intra_op_threads', '0'))
+        # other backend processes share the cores: no busy-waiting threads
+        options.add_session_config_entry(
+            'session.intra_op.allow_spinning',
+            _parameter(config, 'allow_spinning', '0'))
         providers = [
             p for p in _parameter(config, 'providers',
                                   'CPUExecutionProvider').split(',')

@@ -1,0 +1,169 @@
+"""Deployment benchmarks: onnxruntime vs PyTorch eager, Triton vs in-process.
+
+Both use the ViT-S/16 classification config (random weights: speed does not
+depend on them) deployed with :func:`dinov3_mm.deploy.deployment.deploy` on
+generated shapes images.
+"""
+import glob
+import os.path as osp
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+DEFAULT_CONFIG = 'configs/classification/vits16_linear_probe_shapes.py'
+
+
+def _median_rate(fn, batch: int, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return batch / float(np.median(times))
+
+
+def _session(path: str, threads: int):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(path, options,
+                                providers=['CPUExecutionProvider'])
+
+
+def deploy_vits(work_dir: str, data_root: str, precision: str,
+                config: str = DEFAULT_CONFIG, img_size: int = 224) -> dict:
+    """``deploy()`` the config at ``img_size`` on images in ``data_root``."""
+    from dinov3_mm.deploy.deployment import deploy
+    options = {
+        'test_dataloader.dataset.data_root': data_root,
+        'test_dataloader.dataset.pipeline': [
+            dict(type='LoadImage'),
+            dict(type='ResizeKeepRatioPad', size=img_size),
+            dict(type='PackClsInputs')
+        ]
+    }
+    return deploy(config, None, work_dir, precision=precision,
+                  cfg_options=options, num_parity_images=8)
+
+
+def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
+                  rounds: int = 7, threads: int = 2,
+                  config: str = DEFAULT_CONFIG) -> List[Dict]:
+    """Throughput of eager PyTorch fp32 and onnxruntime fp32 / int8.
+
+    Each round times every runner once in turn, so load changes hit all of
+    them alike; the medians are compared.
+
+    Returns:
+        list[dict]: One row per batch size: ``eager_fp32``, ``ort_fp32``,
+        ``ort_int8`` (img/s), ratios and the int8 top-1 agreement and max
+        probability difference against fp32 on the parity images.
+    """
+    from dinov3_mm.apis import init_model
+    from dinov3_mm.deploy import DeployWrapper, preprocess_images
+    torch.set_num_threads(threads)
+    paths = {p: deploy_vits(osp.join(work_dir, p), data_root, p, config)
+             for p in ('fp32', 'int8')}
+    model = init_model(config, None)
+    # same random init as the exported one is not needed: speed only
+    wrapper = DeployWrapper(model, 'classification').eval()
+    sessions = {p: _session(s['onnx'], threads) for p, s in paths.items()}
+    images = paths['fp32']['images']
+    cfg = model.cfg
+    cfg.test_dataloader.dataset.pipeline = [
+        dict(type='LoadImage'),
+        dict(type='ResizeKeepRatioPad', size=224),
+        dict(type='PackClsInputs')
+    ]
+    real = preprocess_images(model, images, cfg).numpy()
+    fp32 = sessions['fp32'].run(None, {'input': real})[0]
+    int8 = sessions['int8'].run(None, {'input': real})[0]
+    rows = []
+    for batch in batch_sizes:
+        x = torch.randn(batch, 3, 224, 224)
+        xn = x.numpy()
+        runners = {
+            'eager_fp32': lambda: wrapper(x),
+            'ort_fp32': lambda: sessions['fp32'].run(None, {'input': xn}),
+            'ort_int8': lambda: sessions['int8'].run(None, {'input': xn}),
+        }
+        rates = {k: [] for k in runners}
+        with torch.no_grad():
+            for fn in runners.values():
+                fn()  # warm-up
+            for _ in range(rounds):
+                for name, fn in runners.items():
+                    rates[name].append(_median_rate(fn, batch, 1))
+        row = dict(batch=batch, threads=threads)
+        row.update({k: float(np.median(v)) for k, v in rates.items()})
+        row['ort_fp32_vs_eager'] = row['ort_fp32'] / row['eager_fp32']
+        row['ort_int8_vs_eager'] = row['ort_int8'] / row['eager_fp32']
+        row['int8_top1_agreement'] = float(
+            (fp32.argmax(1) == int8.argmax(1)).mean())
+        row['int8_max_prob_diff'] = float(np.abs(fp32 - int8).max())
+        rows.append({k: round(v, 3) if isinstance(v, float) else v
+                     for k, v in row.items()})
+    return rows
+
+
+def _in_process(onnx_path: str, spec: dict, data: Sequence[bytes],
+                requests: int, concurrency: int, threads: int) -> float:
+    """img/s of decode + preprocess + onnxruntime, ``concurrency`` threads
+    sharing one session, one image per call."""
+    from dinov3_mm.utils.image_ops import preprocess_encoded
+    session = _session(onnx_path, threads)
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def work(_):
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            x, _ = preprocess_encoded(data[i % len(data)], spec)
+            session.run(None, {'input': x[None]})
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(work, range(concurrency)))
+    return requests / (time.perf_counter() - start)
+
+
+def triton_vs_in_process(work_dir: str, data_root: str,
+                         concurrency: int = 8, requests: int = 400,
+                         threads: int = 2, protocol: str = 'grpc',
+                         config: str = DEFAULT_CONFIG) -> Dict:
+    """Served throughput (dynamic batching) vs in-process onnxruntime.
+
+    Both do the same work per image: decode the encoded file, resize/pad,
+    normalise, run the ViT; ``concurrency`` clients send one image per
+    request.
+    """
+    from dinov3_mm.deploy.client import (latency_summary, read_files,
+                                         run_requests)
+    from dinov3_mm.deploy.server import TritonServer
+    summary = deploy_vits(osp.join(work_dir, 'serve'), data_root, 'fp32',
+                          config)
+    files = sorted(glob.glob(osp.join(data_root, 'test', '*', '*.png')))
+    data = read_files(files)
+    spec = summary['spec']
+    local = _in_process(summary['onnx'], spec, data, requests, concurrency,
+                        threads)
+    batches = [[data[i % len(data)]] for i in range(requests)]
+    with TritonServer(summary['repositories']['python']) as server:
+        url = server.grpc_url if protocol == 'grpc' else server.http_url
+        run_requests(url, batches[:16], protocol, concurrency=concurrency)
+        start = time.perf_counter()
+        results = run_requests(url, batches, protocol,
+                               concurrency=concurrency)
+        served = latency_summary(results, time.perf_counter() - start, 1)
+    served.update(in_process_images_per_s=local,
+                  served_vs_in_process=served['images_per_s'] / local,
+                  concurrency=concurrency, protocol=protocol)
+    return {k: round(v, 3) if isinstance(v, float) else v
+            for k, v in served.items()}
