@@ -199,8 +199,9 @@ def _locate_op(wrapper: nn.Module, dummy: Tensor,
         handles.append(module.register_forward_hook(
             lambda m, a, o: stack.pop() if stack else None))
     try:
-        with torch.no_grad(), _Spy():
-            wrapper(dummy)
+        # with autograd on, the layers take their plain (exported) paths
+        with torch.enable_grad(), _Spy():
+            wrapper(dummy.detach().clone().requires_grad_(True))
     except Exception:  # best effort: the message alone still names the op
         pass
     finally:
