@@ -192,12 +192,17 @@ def _locate_op(wrapper: nn.Module, dummy: Tensor,
                 found.append(stack[-1] if stack else '')
             return func(*args, **(kwargs or {}))
 
+    def enter(module, args) -> None:
+        stack.append(names.get(module, type(module).__name__))
+
+    def leave(module, args, output) -> None:  # None: output unchanged
+        if stack:
+            stack.pop()
+
     handles = []
     for module in wrapper.modules():
-        handles.append(module.register_forward_pre_hook(
-            lambda m, a: stack.append(names.get(m, type(m).__name__))))
-        handles.append(module.register_forward_hook(
-            lambda m, a, o: stack.pop() if stack else None))
+        handles.append(module.register_forward_pre_hook(enter))
+        handles.append(module.register_forward_hook(leave))
     try:
         # with autograd on, the layers take their plain (exported) paths
         with torch.enable_grad(), _Spy():
