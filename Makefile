@@ -1,11 +1,13 @@
 # dinov3_mm: two entry points, both documented in README.md.
 #   make demo   set up .venv, then generate the shapes dataset, train, test
 #               and predict with a classifier (work_dirs/demo)
-#   make test   set up .venv, then run the whole test suite on 2 workers
+#   make test   set up .venv, then run the whole test suite (core and the
+#               domain plugins under projects/) on 2 workers
 # The virtualenv lives in ./.venv. torch==2.13.0 is installed only when the
 # venv has no torch at all, so a machine's own (e.g. CUDA) torch is kept.
-# `pip install -e '.[dev]'` is re-run only when setup.py or requirements/
-# change (stamp file). `make test` also swaps mmcv-lite for mmcv 2.1.0 built
+# `pip install -e '.[dev]'` and the plugins' editable installs are re-run
+# only when setup.py, requirements/ or a plugin's pyproject.toml change
+# (stamp file). `make test` also swaps mmcv-lite for mmcv 2.1.0 built
 # with its compiled ops (mmseg decode heads need them): about 11 minutes on
 # 2 cores the first time, then pip's wheel cache makes it seconds.
 
@@ -16,7 +18,9 @@ TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.dinov3_mm-dev-installed
 MMCV_STAMP := $(VENV)/.mmcv-ops-installed
 MMCV_VERSION := 2.1.0
-DEPS := setup.py $(wildcard requirements/*.txt)
+# Domain plugins (projects/<name>), installed editable next to the core.
+PLUGINS := projects/medical projects/satellite projects/industrial
+DEPS := setup.py $(wildcard requirements/*.txt) $(wildcard projects/*/pyproject.toml)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
@@ -35,7 +39,7 @@ demo: $(STAMP)
 	@echo "Metrics: above (Epoch(test)); plots: $(DEMO_DIR)/plots/{val,test}/*.png and $(DEMO_DIR)/plots/training_curves.png; predictions: $(DEMO_DIR)/predictions.csv"
 
 test: $(STAMP) $(MMCV_STAMP)
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 tests projects
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +50,7 @@ $(STAMP): $(DEPS) | $(PY)
 		$(PY) -m pip install 'torch==$(TORCH_VERSION)'; \
 	fi
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-build-isolation $(addprefix -e ,$(PLUGINS))
 	@touch $@
 
 # mmcv's setup.py needs setuptools<70 and the installed torch (no build

@@ -1,0 +1,133 @@
+"""DINOv3 backbones for N-band imagery that load RGB-pretrained weights.
+
+``MultispectralDINOv3ViT`` and ``MultispectralDINOv3ConvNeXt`` are the core
+backbones with one difference: ``init_cfg=dict(type='Pretrained',
+checkpoint=...)`` adapts the checkpoint's 3-channel stem kernel to
+``in_channels`` bands (rule in :mod:`~dinov3_mm_satellite.patch_embed`)
+instead of failing on the shape mismatch. Without a checkpoint the stem is
+randomly initialised for ``in_channels`` bands, as in the core.
+"""
+from typing import Optional, Sequence
+
+from mmengine.logging import print_log
+from torch import nn
+
+from dinov3_mm.models.backbones.dinov3_convnext import DINOv3ConvNeXt
+from dinov3_mm.models.backbones.dinov3_vit import DINOv3ViT
+from dinov3_mm.registry import MODELS
+from .patch_embed import (check_band_map, default_band_map,
+                          load_pretrained_adapted)
+
+
+class MultispectralStemMixin:
+    """Adds band-adapting pretrained loading to a DINOv3 backbone.
+
+    Subclasses set :attr:`stem_weight_key` and :meth:`stem_conv`.
+    """
+
+    stem_weight_key: str = ''
+
+    def _setup_bands(self, rgb_band_indices: Optional[Sequence[Optional[int]]],
+                     rescale_stem: bool, train_stem: bool) -> None:
+        self.rgb_band_indices = check_band_map(
+            default_band_map(self.in_channels)
+            if rgb_band_indices is None else rgb_band_indices,
+            self.in_channels)
+        self.rescale_stem = rescale_stem
+        self.train_stem = train_stem
+
+    def stem_conv(self) -> nn.Conv2d:
+        """The convolution whose input channels are the bands."""
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg``'s checkpoint, adapting the stem to the bands."""
+        if getattr(self, '_is_init', False):
+            return
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            super().init_weights()
+            return
+        report = load_pretrained_adapted(
+            self,
+            cfg['checkpoint'],
+            self.stem_weight_key,
+            rgb_band_indices=self.rgb_band_indices,
+            rescale=self.rescale_stem,
+            strict=cfg.get('strict', True),
+            prefix=cfg.get('prefix'))
+        print_log(
+            f'{type(self).__name__}: {report}; stem adapted to '
+            f'{self.in_channels} bands (RGB at bands '
+            f'{self.rgb_band_indices}, rescale={self.rescale_stem})',
+            logger='current')
+        self._is_init = True
+        self._freeze_stages()
+
+    def _freeze_stages(self) -> None:
+        super()._freeze_stages()
+        if getattr(self, 'train_stem', False):
+            conv = self.stem_conv()
+            conv.train(self.training)
+            for param in conv.parameters():
+                param.requires_grad = True
+
+
+@MODELS.register_module()
+class MultispectralDINOv3ViT(MultispectralStemMixin, DINOv3ViT):
+    """:class:`~dinov3_mm.models.backbones.DINOv3ViT` for ``in_channels``
+    bands, loading RGB checkpoints with an adapted patch embedding.
+
+    Args:
+        in_channels (int): Input bands. Defaults to 3.
+        rgb_band_indices (Sequence[int | None], optional): Input band holding
+            the pretrained R, G and B channel (None: absent). Defaults to
+            bands 0, 1, 2.
+        rescale_stem (bool): Multiply the adapted kernel by ``3 /
+            in_channels``. Defaults to True.
+        train_stem (bool): Keep the patch embedding trainable when
+            ``frozen_stages`` freezes it (useful when its extra bands start
+            from the averaged RGB kernel). Defaults to False.
+        **kwargs: :class:`DINOv3ViT` arguments.
+    """
+
+    stem_weight_key = 'patch_embed.proj.weight'
+
+    def __init__(self,
+                 in_channels: int = 3,
+                 rgb_band_indices: Optional[Sequence[Optional[int]]] = None,
+                 rescale_stem: bool = True,
+                 train_stem: bool = False,
+                 **kwargs) -> None:
+        super().__init__(in_channels=in_channels, **kwargs)
+        self._setup_bands(rgb_band_indices, rescale_stem, train_stem)
+        self._freeze_stages()
+
+    def stem_conv(self) -> nn.Conv2d:
+        return self.patch_embed.proj
+
+
+@MODELS.register_module()
+class MultispectralDINOv3ConvNeXt(MultispectralStemMixin, DINOv3ConvNeXt):
+    """:class:`~dinov3_mm.models.backbones.DINOv3ConvNeXt` for
+    ``in_channels`` bands, loading RGB checkpoints with an adapted stem
+    convolution (``downsample_layers.0.0``).
+
+    Args: as :class:`MultispectralDINOv3ViT`, with
+        :class:`DINOv3ConvNeXt` arguments in ``**kwargs``.
+    """
+
+    stem_weight_key = 'downsample_layers.0.0.weight'
+
+    def __init__(self,
+                 in_channels: int = 3,
+                 rgb_band_indices: Optional[Sequence[Optional[int]]] = None,
+                 rescale_stem: bool = True,
+                 train_stem: bool = False,
+                 **kwargs) -> None:
+        super().__init__(in_channels=in_channels, **kwargs)
+        self._setup_bands(rgb_band_indices, rescale_stem, train_stem)
+        self._freeze_stages()
+
+    def stem_conv(self) -> nn.Conv2d:
+        return self.downsample_layers[0][0]
