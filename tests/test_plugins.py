@@ -69,15 +69,18 @@ def test_discover_and_load_plugins(example_plugin_target, run_python):
         from dinov3_mm.plugins import discover_plugins, load_plugins
         for ep in discover_plugins():
             print('EP', ep.name, ep.value, ep.dist.name)
-        print('LOADED', load_plugins())
-        print('AGAIN', load_plugins())
+        loaded, again = load_plugins(), load_plugins()
+        print('LOADED', {'example': loaded.get('example')})
+        print('AGAIN', {'example': again.get('example')}, again == loaded)
         """)
     proc = run_python(code, extra_paths=[example_plugin_target])
     assert proc.returncode == 0, proc.stderr
     assert ('EP example dinov3_mm_example_plugin dinov3_mm_example_plugin'
             in proc.stdout)
     assert "LOADED {'example': 'dinov3_mm_example_plugin'}" in proc.stdout
-    assert "AGAIN {'example': 'dinov3_mm_example_plugin'}" in proc.stdout
+    # other installed plugins (the domain projects) may be loaded too
+    assert ("AGAIN {'example': 'dinov3_mm_example_plugin'} True"
+            in proc.stdout)
 
 
 def test_config_uses_plugin_without_custom_imports(example_plugin_target,

@@ -11,11 +11,8 @@
 #       test_dataloader.dataset.data_root=data/mri_volumes
 # (data/mri_volumes is also the default, so the overrides only matter for
 # another folder.)
-# Released weights (official .pth, Hugging Face folder or dinov3_mm file;
-# `_delete_=True` because init_cfg is None here, not a dict):
-#   --cfg-options model.backbone.init_cfg._delete_=True \
-#       model.backbone.init_cfg.type=Pretrained \
-#       model.backbone.init_cfg.checkpoint=checkpoints/dinov3_vitb16.pth
+# Released weights (official .pth, Hugging Face folder or dinov3_mm file):
+#   --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/dinov3_vitb16.pth
 # Without them the backbone starts from random weights (and, frozen, learns
 # nothing: only the neck and the decoder train).
 # Whole volumes -> NIfTI label maps (+ Dice with --gt):
@@ -29,8 +26,7 @@ _base_ = [
 num_classes = 4
 embed_dims = 768
 model = dict(
-    backbone=dict(arch='base', out_indices=(2, 5, 8, 11), frozen_stages=12,
-                  init_cfg=None),
+    backbone=dict(arch='base', out_indices=(2, 5, 8, 11), frozen_stages=12),
     neck=dict(type='MultiLevelNeck', in_channels=embed_dims,
               out_channels=128, scales=(4, 2, 1, 0.5)),
     decode_head=dict(type='UNetHead', in_channels=[128] * 4,

@@ -18,8 +18,7 @@
 # Pretrained weights: the 3-channel patch embedding of any RGB DINOv3
 # checkpoint is adapted to the 6 bands (RGB kernels copied to B4, B3, B2,
 # their mean for the other bands, all scaled by 3/6):
-#   --cfg-options model.backbone.init_cfg.type=Pretrained \
-#                 model.backbone.init_cfg.checkpoint=checkpoints/dinov3_vits16.pth
+#   --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/dinov3_vits16.pth
 # SAT-493M weights are released for ViT-L/16 (vitl16_unet_multispectral.py);
 # with the LVD-1689M ViT-S/16 weights, preset='lvd1689m' matches their RGB
 # statistics. Without a checkpoint the backbone starts from random weights.

@@ -49,7 +49,8 @@ class SegDataPreprocessor(ImgDataPreprocessor):
         inputs, samples = data['inputs'], data.get('data_samples')
         for sample in samples or []:
             sample.set_metainfo(dict(batch_input_shape=inputs.shape[-2:]))
-            if 'gt_sem_seg' not in sample:
+            # evaluation compares at the original size (as mmseg does)
+            if not training or 'gt_sem_seg' not in sample:
                 continue
             seg = sample.gt_sem_seg.data
             pad_h = inputs.shape[-2] - seg.shape[-2]

@@ -28,14 +28,21 @@ class DINOv3BackboneBase(BaseModule):
     def init_weights(self) -> None:
         """Load the pretrained checkpoint named by ``init_cfg``, once.
 
-        Without ``init_cfg`` nothing happens: the constructor already applied
+        Without ``init_cfg`` (or with ``checkpoint=None``, the empty slot the
+        recipes leave for ``--cfg-options model.backbone.init_cfg.checkpoint=``)
+        nothing is loaded: the constructor already applied
         the official random initialisation, and weights loaded since (for
         instance with ``load_state_dict``) must survive the Runner's call.
         """
         if getattr(self, '_is_init', False):
             return
         cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+        if (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                and cfg.get('checkpoint') is None):
+            # a config slot for weights that the user left empty
+            print_log(f'{type(self).__name__}: no pretrained checkpoint '
+                      f'given; random initialisation.', logger='current')
+        elif isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             from .weights import load_pretrained
             report = load_pretrained(
                 self,

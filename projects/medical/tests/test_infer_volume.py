@@ -230,9 +230,7 @@ def test_documented_pretrained_override_loads_weights(tmp_path, always_brain):
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     options = parser.parse_args([
-        '--cfg-options', 'model.backbone.init_cfg._delete_=True',
-        'model.backbone.init_cfg.type=Pretrained',
-        f'model.backbone.init_cfg.checkpoint={weights}'
+        '--cfg-options', f'model.backbone.init_cfg.checkpoint={weights}'
     ]).cfg_options
     cfg.merge_from_dict(options)
     model = MODELS.build(cfg.model)

@@ -45,7 +45,8 @@ class MultispectralStemMixin:
         if getattr(self, '_is_init', False):
             return
         cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                and cfg.get('checkpoint') is not None):
             super().init_weights()
             return
         report = load_pretrained_adapted(

@@ -38,7 +38,7 @@ def test_shipped_configs(repo_root):
         str(repo_root / 'configs/satellite/vits16_unet_multispectral.py'))
     backbone = small.model.backbone
     assert backbone.type == 'MultispectralDINOv3ViT'
-    assert backbone.arch == 'small' and backbone.init_cfg is None
+    assert backbone.arch == 'small' and backbone.init_cfg.checkpoint is None
     assert backbone.in_channels == len(small.bands) == 6
     assert small.model.data_preprocessor.normalization is None
     norm = next(t for t in small.test_pipeline if t.type == 'NormalizeBands')
