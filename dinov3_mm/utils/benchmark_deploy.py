@@ -60,28 +60,18 @@ def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
 
     Returns:
         list[dict]: One row per batch size: ``eager_fp32``, ``ort_fp32``,
-        ``ort_int8`` (img/s), ratios and the int8 top-1 agreement and max
-        probability difference against fp32 on the parity images.
+        ``ort_int8`` (img/s) and their ratios. (int8 accuracy needs trained
+        weights: ``tools/deploy.py --precision int8`` reports its drop.)
     """
     from dinov3_mm.apis import init_model
-    from dinov3_mm.deploy import DeployWrapper, preprocess_images
+    from dinov3_mm.deploy import DeployWrapper
     torch.set_num_threads(threads)
     paths = {p: deploy_vits(osp.join(work_dir, p), data_root, p, config)
              for p in ('fp32', 'int8')}
-    model = init_model(config, None)
-    # same random init as the exported one is not needed: speed only
-    wrapper = DeployWrapper(model, 'classification').eval()
+    # speed does not depend on the weights: a fresh random model will do
+    wrapper = DeployWrapper(init_model(config, None), 'classification')
+    wrapper.eval()
     sessions = {p: _session(s['onnx'], threads) for p, s in paths.items()}
-    images = paths['fp32']['images']
-    cfg = model.cfg
-    cfg.test_dataloader.dataset.pipeline = [
-        dict(type='LoadImage'),
-        dict(type='ResizeKeepRatioPad', size=224),
-        dict(type='PackClsInputs')
-    ]
-    real = preprocess_images(model, images, cfg).numpy()
-    fp32 = sessions['fp32'].run(None, {'input': real})[0]
-    int8 = sessions['int8'].run(None, {'input': real})[0]
     rows = []
     for batch in batch_sizes:
         x = torch.randn(batch, 3, 224, 224)
@@ -102,9 +92,6 @@ def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
         row.update({k: float(np.median(v)) for k, v in rates.items()})
         row['ort_fp32_vs_eager'] = row['ort_fp32'] / row['eager_fp32']
         row['ort_int8_vs_eager'] = row['ort_int8'] / row['eager_fp32']
-        row['int8_top1_agreement'] = float(
-            (fp32.argmax(1) == int8.argmax(1)).mean())
-        row['int8_max_prob_diff'] = float(np.abs(fp32 - int8).max())
         rows.append({k: round(v, 3) if isinstance(v, float) else v
                      for k, v in row.items()})
     return rows

@@ -39,8 +39,7 @@ def main(argv=None) -> int:
                          args.threads, args.config)
     print(rows_to_markdown(rows, [
         'batch', 'threads', 'eager_fp32', 'ort_fp32', 'ort_int8',
-        'ort_fp32_vs_eager', 'ort_int8_vs_eager', 'int8_top1_agreement',
-        'int8_max_prob_diff'
+        'ort_fp32_vs_eager', 'ort_int8_vs_eager'
     ]))
     result = dict(onnx_vs_eager=rows)
     if not args.skip_triton:

@@ -119,6 +119,10 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
     half = qk.shape[-1] // 2
     sin, cos = sin[:, :half], cos[:, :half]
     x1, x2 = qk[..., prefix:, :half], qk[..., prefix:, half:]
+    if torch.jit.is_tracing():
+        # ONNX: concatenation instead of slice assignment (ScatterND, slow)
+        rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), -1)
+        return torch.cat((qk[..., :prefix, :], rotated.to(qk.dtype)), -2)
     out = torch.empty(qk.shape, dtype=qk.dtype, device=qk.device)
     out[..., :prefix, :] = qk[..., :prefix, :]
     # type promotion computes these in the tables' dtype (fp32)
