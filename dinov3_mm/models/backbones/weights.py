@@ -229,6 +229,9 @@ def load_pretrained(model: nn.Module,
                     prefix: Optional[str] = None) -> LoadReport:
     """Load a checkpoint of any supported format into a backbone.
 
+    A backbone with an ``adapt_pretrained_state_dict(state_dict)`` method
+    gets the translated state dict through it before the shape checks.
+
     Args:
         model (nn.Module): A DINOv3 backbone.
         path (str): Checkpoint file or HF directory.
@@ -245,6 +248,10 @@ def load_pretrained(model: nn.Module,
     """
     ckpt = read_checkpoint(path)
     state_dict = backbone_state_dict(model, ckpt, prefix)
+    # a backbone variant may reshape weights first (e.g. N-band patch embed)
+    adapt = getattr(model, 'adapt_pretrained_state_dict', None)
+    if adapt is not None:
+        state_dict = adapt(state_dict)
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))

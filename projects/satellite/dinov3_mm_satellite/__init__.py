@@ -22,7 +22,7 @@ from .georef import GeoReference, GeoReferenceError
 from .geotiff import (GeoTIFFError, RasterReader, read_geotiff, read_info,
                       read_mask, write_geotiff, write_mask_geotiff)
 from .hooks import ResolutionScheduleHook
-from .patch_embed import adapt_patch_embed_weight, load_pretrained_adapted
+from .patch_embed import adapt_patch_embed_weight, adapt_state_dict
 from .tiled_inference import TiledSegmenter, infer_scene
 from .transforms import (LoadGeoTIFFAnnotation, LoadMultispectralGeoTIFF,
                          NormalizeBands, PackMultispectralSegInputs,
@@ -37,6 +37,6 @@ __all__ = [
     'NormalizeBands', 'RandomFlipRot90', 'SpectralJitter',
     'PackMultispectralSegInputs', 'GeoTIFFSegDataset',
     'MultispectralDINOv3ViT', 'MultispectralDINOv3ConvNeXt',
-    'adapt_patch_embed_weight', 'load_pretrained_adapted',
+    'adapt_patch_embed_weight', 'adapt_state_dict',
     'ResolutionScheduleHook', 'TiledSegmenter', 'infer_scene'
 ]

@@ -15,8 +15,8 @@ from torch import nn
 from dinov3_mm.models.backbones.dinov3_convnext import DINOv3ConvNeXt
 from dinov3_mm.models.backbones.dinov3_vit import DINOv3ViT
 from dinov3_mm.registry import MODELS
-from .patch_embed import (check_band_map, default_band_map,
-                          load_pretrained_adapted)
+from .patch_embed import (adapt_patch_embed_weight, check_band_map,
+                          default_band_map)
 
 
 class MultispectralStemMixin:
@@ -40,30 +40,27 @@ class MultispectralStemMixin:
         """The convolution whose input channels are the bands."""
         raise NotImplementedError
 
-    def init_weights(self) -> None:
-        """Load ``init_cfg``'s checkpoint, adapting the stem to the bands."""
-        if getattr(self, '_is_init', False):
-            return
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
-                and cfg.get('checkpoint') is not None):
-            super().init_weights()
-            return
-        report = load_pretrained_adapted(
-            self,
-            cfg['checkpoint'],
-            self.stem_weight_key,
-            rgb_band_indices=self.rgb_band_indices,
-            rescale=self.rescale_stem,
-            strict=cfg.get('strict', True),
-            prefix=cfg.get('prefix'))
+    def adapt_pretrained_state_dict(self, state_dict: dict) -> dict:
+        """Give a 3-channel (RGB) stem kernel ``in_channels`` inputs.
+
+        Called by the core checkpoint loader (``init_cfg`` Pretrained)
+        before its shape checks; other keys and an already fitting stem are
+        left alone.
+        """
+        key = self.stem_weight_key
+        own = self.state_dict().get(key)
+        src = state_dict.get(key)
+        if own is None or src is None or src.shape == own.shape or \
+                src.shape[0] != own.shape[0] or src.shape[2:] != own.shape[2:]:
+            return state_dict
         print_log(
-            f'{type(self).__name__}: {report}; stem adapted to '
+            f'{type(self).__name__}: stem adapted from {src.shape[1]} to '
             f'{self.in_channels} bands (RGB at bands '
             f'{self.rgb_band_indices}, rescale={self.rescale_stem})',
             logger='current')
-        self._is_init = True
-        self._freeze_stages()
+        return dict(state_dict, **{key: adapt_patch_embed_weight(
+            src, own.shape[1], self.rgb_band_indices,
+            self.rescale_stem).to(own.dtype)})
 
     def _freeze_stages(self) -> None:
         super()._freeze_stages()

@@ -17,11 +17,7 @@ kernel is adapted with ``C / N`` and the mean over its ``C`` channels.
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from torch import Tensor, nn
-
-from dinov3_mm.models.backbones.weights import (CheckpointError, LoadReport,
-                                                backbone_state_dict,
-                                                read_checkpoint)
+from torch import Tensor
 
 BandMap = Sequence[Optional[int]]
 
@@ -98,77 +94,6 @@ def adapt_patch_embed_weight(weight: Tensor,
     if rescale:
         out = out * (src / in_channels)
     return out.contiguous()
-
-
-def load_pretrained_adapted(model: nn.Module,
-                            path: str,
-                            weight_key: str,
-                            rgb_band_indices: Optional[BandMap] = None,
-                            rescale: bool = True,
-                            strict: bool = True,
-                            prefix: Optional[str] = None) -> LoadReport:
-    """Load any DINOv3 checkpoint into a backbone whose stem has other input
-    channels, adapting ``weight_key`` with :func:`adapt_patch_embed_weight`.
-
-    Reading and key translation are the core loader's
-    (:func:`~dinov3_mm.models.backbones.weights.read_checkpoint`,
-    :func:`~dinov3_mm.models.backbones.weights.backbone_state_dict`), so
-    official, Hugging Face and dinov3_mm checkpoints all work.
-
-    Args:
-        model (nn.Module): The multispectral backbone.
-        path (str): Checkpoint file or HF directory.
-        weight_key (str): Key of the stem kernel, e.g.
-            ``'patch_embed.proj.weight'``.
-        rgb_band_indices, rescale: See :func:`adapt_patch_embed_weight`.
-        strict (bool): Fail on missing or unexpected keys. Defaults to True.
-        prefix (str, optional): Backbone prefix in whole-model checkpoints.
-
-    Returns:
-        LoadReport: What was loaded.
-
-    Raises:
-        CheckpointError: Unreadable file, other shape mismatches, or (strict)
-            missing or unexpected keys.
-    """
-    ckpt = read_checkpoint(path)
-    state_dict = backbone_state_dict(model, ckpt, prefix)
-    own = model.state_dict()
-    name = type(model).__name__
-    if weight_key in state_dict and weight_key in own:
-        src, dst = state_dict[weight_key], own[weight_key]
-        if src.shape != dst.shape and src.shape[0] == dst.shape[0] and \
-                src.shape[2:] == dst.shape[2:]:
-            state_dict = dict(state_dict)
-            state_dict[weight_key] = adapt_patch_embed_weight(
-                src, dst.shape[1], rgb_band_indices, rescale).to(dst.dtype)
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    if len(unexpected) == len(state_dict):
-        raise CheckpointError(
-            f'{path} ({ckpt.source} format) does not match {name}: none of '
-            f'its keys are known (e.g. {sorted(state_dict)[:3]}).')
-    mismatched = [
-        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
-        f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state_dict))
-        if state_dict[k].shape != own[k].shape
-    ]
-    if mismatched:
-        raise CheckpointError(
-            f'{path} does not fit {name}: {len(mismatched)} shape '
-            f'mismatches, e.g. {"; ".join(mismatched[:3])}. Only the input '
-            f'channels of {weight_key} are adapted; pick the arch the '
-            'checkpoint was trained with.')
-    report = LoadReport(path, ckpt.source,
-                        len(set(own) & set(state_dict)), missing, unexpected)
-    if strict and (missing or unexpected):
-        raise CheckpointError(
-            f'Strict load of {path} into {name} failed: {report}. Pass '
-            "init_cfg=dict(type='Pretrained', strict=False, ...) to load the "
-            'matching part.')
-    model.load_state_dict(
-        {k: v for k, v in state_dict.items() if k in own}, strict=False)
-    return report
 
 
 def adapt_state_dict(state_dict: Dict[str, Tensor],
