@@ -37,6 +37,39 @@ def _list_files(folder: str, suffix: str) -> dict:
     return found
 
 
+def classes_and_palette(owner: str, classes, palette, metainfo: dict):
+    """Class names and one RGB colour each, from arguments or ``metainfo``.
+
+    Args:
+        owner (str): Named in error messages (the dataset class).
+        classes: Names, a text file of names, or None (then
+            ``metainfo['classes']``).
+        palette: RGB triples, or None (``metainfo['palette']``, else a
+            default palette).
+        metainfo (dict): The dataset's metainfo.
+
+    Returns:
+        tuple: ``(names, palette)`` with ``palette`` as lists of ints.
+
+    Raises:
+        ValueError: No classes, or a palette that does not fit them.
+    """
+    names = read_classes(classes if classes is not None else
+                         metainfo.get('classes'))
+    if names is None:
+        raise ValueError(f'{owner}: give `classes` (the class names, index 0 '
+                         'first).')
+    palette = palette if palette is not None else metainfo.get('palette')
+    if palette is None:
+        palette = default_palette(len(names))
+    palette = [[int(c) for c in colour] for colour in palette]
+    if len(palette) != len(names) or any(len(c) != 3 for c in palette):
+        raise ValueError(
+            f'{owner}: palette has {len(palette)} colours for {len(names)} '
+            'classes; give one RGB triple per class.')
+    return names, palette
+
+
 @DATASETS.register_module()
 class SegFolderDataset(BaseDataset):
     """mmseg-style folders: ``img_dir/<stem><img_suffix>`` with masks
@@ -92,19 +125,8 @@ class SegFolderDataset(BaseDataset):
                  pipeline: Sequence = (),
                  **kwargs: Any) -> None:
         metainfo = dict(metainfo or {})
-        names = read_classes(classes if classes is not None else
-                             metainfo.get('classes'))
-        if names is None:
-            raise ValueError('SegFolderDataset: give `classes` (the class '
-                             'names, index 0 first).')
-        palette = palette if palette is not None else metainfo.get('palette')
-        if palette is None:
-            palette = default_palette(len(names))
-        palette = [[int(c) for c in colour] for colour in palette]
-        if len(palette) != len(names) or any(len(c) != 3 for c in palette):
-            raise ValueError(
-                f'SegFolderDataset: palette has {len(palette)} colours for '
-                f'{len(names)} classes; give one RGB triple per class.')
+        names, palette = classes_and_palette('SegFolderDataset', classes,
+                                             palette, metainfo)
         metainfo.update(classes=names, palette=palette)
         self.img_dir = img_dir
         self.ann_dir = ann_dir

@@ -8,8 +8,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from dinov3_mm.datasets.base import read_classes
-from dinov3_mm.datasets.seg_folder import default_palette
+from dinov3_mm.datasets.seg_folder import classes_and_palette
 from dinov3_mm.registry import DATASETS, TRANSFORMS
 
 from ..io import check_same_grid, load_volume, read_geometry, reorient
@@ -102,19 +101,8 @@ class VolumeSliceDataset(BaseDataset):
                  pipeline: Sequence = (),
                  **kwargs: Any) -> None:
         metainfo = dict(metainfo or {})
-        names = read_classes(classes if classes is not None else
-                             metainfo.get('classes'))
-        if names is None:
-            raise ValueError('VolumeSliceDataset: give `classes` (the class '
-                             'names, index 0 first).')
-        palette = palette if palette is not None else metainfo.get('palette')
-        if palette is None:
-            palette = default_palette(len(names))
-        palette = [[int(c) for c in colour] for colour in palette]
-        if len(palette) != len(names) or any(len(c) != 3 for c in palette):
-            raise ValueError(
-                f'VolumeSliceDataset: palette has {len(palette)} colours for '
-                f'{len(names)} classes; give one RGB triple per class.')
+        names, palette = classes_and_palette('VolumeSliceDataset', classes,
+                                             palette, metainfo)
         if not 0.0 <= float(empty_slice_ratio) <= 1.0:
             raise ValueError(f'VolumeSliceDataset: empty_slice_ratio='
                              f'{empty_slice_ratio} must be in [0, 1].')
