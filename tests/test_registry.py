@@ -60,7 +60,8 @@ def test_unknown_type_names_the_type():
 
 
 def test_near_miss_suggests_the_registered_name():
-    name = _unique('RegistryProbeHead')
+    # distinct last letters: a random suffix may end in a double letter
+    name = _unique('RegistryProbeHead') + 'Xy'
 
     class Probe(nn.Module):
         pass
