@@ -63,7 +63,7 @@ def main(argv=None) -> int:
             parity_images=args.parity_images,
             num_parity_images=args.num_parity_images, name=args.name,
             topk=args.topk, cfg_options=args.cfg_options)
-    except (ExportError, ParityError, FileNotFoundError) as exc:
+    except (ExportError, ParityError, FileNotFoundError, ValueError) as exc:
         print(f'deploy failed: {exc}', file=sys.stderr)
         return 1
     print(f"{summary['task']} model exported to {summary['onnx']} "

@@ -13,11 +13,10 @@ Prints one line per image (top-k labels, or mask size and class shares);
 import argparse
 import json
 import sys
-import time
 
-from dinov3_mm.deploy.client import (batched, describe, latency_summary,
+from dinov3_mm.deploy.client import (batched, benchmark, describe,
                                      read_files, run_requests, stats_line)
-from dinov3_mm.deploy.deployment import _list_images
+from dinov3_mm.deploy.deployment import list_image_sources
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,27 +45,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    paths = _list_images(args.inputs)
+    paths = list_image_sources(args.inputs)
     data = read_files(paths)
-    run = dict(url=args.url, protocol=args.protocol, model=args.model,
+    run = dict(protocol=args.protocol, model=args.model,
                concurrency=args.concurrency, timeout=args.timeout)
     if args.benchmark:
-        batches = batched(data, args.batch_size)
-        pick = [batches[i % len(batches)] for i in range(args.requests)]
-        run_requests(batches=pick[:args.warmup], **run)
-        start = time.perf_counter()
-        results = run_requests(batches=pick, **run)
-        summary = latency_summary(results, time.perf_counter() - start,
-                                  args.batch_size)
-        summary.update(protocol=args.protocol, concurrency=args.concurrency,
-                       batch_size=args.batch_size)
+        summary = benchmark(args.url, data, batch_size=args.batch_size,
+                            requests=args.requests, warmup=args.warmup,
+                            **run)
         print(stats_line(summary, f'{args.protocol} x{args.concurrency}'))
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump(summary, f, indent=2)
         return 1 if summary['failed'] else 0
     path_batches = batched(paths, args.batch_size)
-    results = run_requests(batches=batched(data, args.batch_size), **run)
+    results = run_requests(args.url, batched(data, args.batch_size), **run)
     failed = 0
     for names, result in zip(path_batches, results):
         for i, name in enumerate(names):

@@ -30,6 +30,8 @@ def main(argv=None) -> int:
     except TritonServerError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # start() has stopped the server
+        return 130
     print(f'serving {args.repository}: HTTP {server.http_url}, gRPC '
           f'{server.grpc_url} (Ctrl+C stops)', flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())

@@ -111,6 +111,34 @@ def run_requests(url: str,
             client.close()
 
 
+def benchmark(url: str,
+              data: Sequence[bytes],
+              protocol: str = 'http',
+              model: str = 'dinov3',
+              concurrency: int = 1,
+              batch_size: int = 1,
+              requests: int = 200,
+              warmup: int = 10,
+              timeout: float = 60.0) -> dict:
+    """Send ``requests`` batches cycling over ``data`` and time them.
+
+    ``warmup`` untimed requests go first. Returns :func:`latency_summary`
+    plus ``protocol``, ``concurrency`` and ``batch_size``.
+    """
+    batches = batched(data, batch_size)
+    pick = [batches[i % len(batches)] for i in range(requests)]
+    run = dict(protocol=protocol, model=model, concurrency=concurrency,
+               timeout=timeout)
+    run_requests(url, pick[:warmup], **run)
+    start = time.perf_counter()
+    results = run_requests(url, pick, **run)
+    summary = latency_summary(results, time.perf_counter() - start,
+                              batch_size)
+    summary.update(protocol=protocol, concurrency=concurrency,
+                   batch_size=batch_size)
+    return summary
+
+
 def latency_summary(results: Sequence[dict], wall_seconds: float,
                     images_per_request: int) -> dict:
     """Throughput and latency percentiles of :func:`run_requests` results.

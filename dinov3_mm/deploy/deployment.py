@@ -14,7 +14,6 @@ Call graph of :func:`deploy` (what ``tools/deploy.py`` runs)::
     deploy.json (summary)
 """
 import copy
-import glob
 import json
 import os
 import os.path as osp
@@ -29,8 +28,6 @@ from .export import (ExportError, ParityError, check_parity, detect_task,
 from .serving_spec import serving_spec
 from .triton_repo import write_triton_repository
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-
 #: Parity tolerances per precision (int8 is reported, never failed).
 TOLERANCES = {
     'fp32': dict(atol=1e-4, min_cosine=0.9999),
@@ -39,22 +36,10 @@ TOLERANCES = {
 }
 
 
-def _list_images(sources: Sequence[str]) -> List[str]:
-    paths: List[str] = []
-    for source in sources:
-        if osp.isdir(source):
-            found = sorted(
-                p for p in glob.glob(osp.join(source, '**', '*'),
-                                     recursive=True)
-                if p.lower().endswith(IMAGE_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(f'No images in {source}.')
-            paths += found
-        elif osp.isfile(source):
-            paths.append(source)
-        else:
-            raise FileNotFoundError(f'Parity image {source} does not exist.')
-    return paths
+def list_image_sources(sources: Sequence[str]) -> List[str]:
+    """Image paths of every file, folder or list file in ``sources``."""
+    from dinov3_mm.apis.inference import list_images
+    return [path for source in sources for path in list_images(source)]
 
 
 def test_set_samples(cfg, limit: int) -> List[dict]:
@@ -68,7 +53,9 @@ def test_set_samples(cfg, limit: int) -> List[dict]:
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     try:
         dataset = DATASETS.build(dataset_cfg)
-        infos = [dataset.get_data_info(i)
+        # samples are in file order: spread the picks over the classes
+        step = max(1.0, len(dataset) / limit)
+        infos = [dataset.get_data_info(int(i * step))
                  for i in range(min(limit, len(dataset)))]
     except Exception as exc:
         raise FileNotFoundError(
@@ -78,10 +65,6 @@ def test_set_samples(cfg, limit: int) -> List[dict]:
     if not infos:
         raise FileNotFoundError('The config\'s test set is empty; pass '
                                 '--parity-images FILE_OR_FOLDER.')
-    # samples are read in file order; spread the classes over the picks
-    if len(dataset) > limit:
-        step = len(dataset) / limit
-        infos = [dataset.get_data_info(int(i * step)) for i in range(limit)]
     return [dict(img_path=i['img_path'], gt_label=i.get('gt_label'))
             for i in infos]
 
@@ -220,8 +203,8 @@ def deploy(config,
     os.makedirs(work_dir, exist_ok=True)
 
     if parity_images:
-        samples = [dict(img_path=p, gt_label=None)
-                   for p in _list_images(parity_images)[:num_parity_images]]
+        paths = list_image_sources(parity_images)[:num_parity_images]
+        samples = [dict(img_path=p, gt_label=None) for p in paths]
     else:
         samples = test_set_samples(model.cfg, num_parity_images)
     paths = [s['img_path'] for s in samples]

@@ -157,21 +157,29 @@ class TritonServer:
             self.command(backend_dir), stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT, env=self._env(libs),
             start_new_session=True)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self.stop()
-                raise TritonServerError(
-                    f'tritonserver exited with code {code} while starting:\n'
-                    + self.log_tail())
-            if self.is_ready():
+        try:
+            if self._wait_until_ready():
                 return self
-            time.sleep(0.25)
+        except BaseException:  # e.g. Ctrl+C: never leave the server behind
+            self.stop()
+            raise
         self.stop()
         raise TritonServerError(
             f'tritonserver not ready after {self.startup_timeout:.0f} s:\n'
             + self.log_tail())
+
+    def _wait_until_ready(self) -> bool:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                raise TritonServerError(
+                    f'tritonserver exited with code {code} while starting:\n'
+                    + self.log_tail())
+            if self.is_ready():
+                return True
+            time.sleep(0.25)
+        return False
 
     def is_running(self) -> bool:
         """Whether the server process is alive."""

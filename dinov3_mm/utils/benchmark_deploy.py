@@ -131,8 +131,7 @@ def triton_vs_in_process(work_dir: str, data_root: str,
     normalise, run the ViT; ``concurrency`` clients send one image per
     request.
     """
-    from dinov3_mm.deploy.client import (latency_summary, read_files,
-                                         run_requests)
+    from dinov3_mm.deploy.client import benchmark, read_files
     from dinov3_mm.deploy.server import TritonServer
     summary = deploy_vits(osp.join(work_dir, 'serve'), data_root, 'fp32',
                           config)
@@ -141,16 +140,11 @@ def triton_vs_in_process(work_dir: str, data_root: str,
     spec = summary['spec']
     local = _in_process(summary['onnx'], spec, data, requests, concurrency,
                         threads)
-    batches = [[data[i % len(data)]] for i in range(requests)]
     with TritonServer(summary['repositories']['python']) as server:
         url = server.grpc_url if protocol == 'grpc' else server.http_url
-        run_requests(url, batches[:16], protocol, concurrency=concurrency)
-        start = time.perf_counter()
-        results = run_requests(url, batches, protocol,
-                               concurrency=concurrency)
-        served = latency_summary(results, time.perf_counter() - start, 1)
+        served = benchmark(url, data, protocol, concurrency=concurrency,
+                           requests=requests, warmup=16)
     served.update(in_process_images_per_s=local,
-                  served_vs_in_process=served['images_per_s'] / local,
-                  concurrency=concurrency, protocol=protocol)
+                  served_vs_in_process=served['images_per_s'] / local)
     return {k: round(v, 3) if isinstance(v, float) else v
             for k, v in served.items()}

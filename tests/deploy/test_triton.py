@@ -6,7 +6,13 @@ Each module-scoped server runs the ``triton_python`` repository that
 answers are compared with PyTorch on the same image files.
 """
 import glob
+import json
+import os
 import os.path as osp
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -214,3 +220,67 @@ def test_kubernetes_probes_and_serving_image_match(cls_server, repo_root):
     hpa = _load_yaml(k8s / 'hpa.yaml')
     assert hpa['spec']['scaleTargetRef']['name'] == \
         deployment['metadata']['name']
+
+
+def test_client_tool_prints_predictions_and_benchmarks(
+        cls_server, cls_checkpoint, run_python, repo_root, tmp_path):
+    files = _cls_images(cls_checkpoint)
+    ref = np.array(cls_checkpoint['classes'])[
+        _torch_probs(cls_checkpoint, files).argmax(1)]
+    tool = repo_root / 'tools' / 'triton_client.py'
+    proc = run_python(args=[tool, *files, '--url', cls_server.http_url,
+                            '--batch-size', '3'])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split('\t')[0] for line in lines] == files
+    assert [line.split('\t')[1].split(':')[0] for line in lines] == \
+        ref.tolist()
+    out = tmp_path / 'bench.json'
+    proc = run_python(args=[
+        tool, cls_checkpoint['data'], '--url', cls_server.grpc_url,
+        '--protocol', 'grpc', '--benchmark', '--concurrency', '4',
+        '--requests', '20', '--warmup', '2', '--json', out
+    ])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'grpc x4: 20 requests (0 failed)' in proc.stdout
+    summary = json.loads(out.read_text())
+    assert summary['requests'] == 20 and summary['failed'] == 0
+    assert summary['p50_ms'] <= summary['p99_ms']
+
+
+def _wait_ready(port, proc, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            url = f'http://127.0.0.1:{port}/v2/health/ready'
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def test_serve_command_runs_until_interrupted(cls_server, cls_checkpoint,
+                                              repo_root):
+    from dinov3_mm.deploy.server import free_port
+    http, grpc = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'dinov3_mm.deploy', 'serve',
+         cls_server.model_repository, '--http-port', str(http),
+         '--grpc-port', str(grpc)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, cwd=str(repo_root),
+        env=dict(os.environ, PYTHONPATH=str(repo_root)))
+    try:
+        assert _wait_ready(http, proc)
+        line = proc.stdout.readline()
+        assert f'HTTP 127.0.0.1:{http}, gRPC 127.0.0.1:{grpc}' in line
+        client = ImageClient(f'127.0.0.1:{grpc}', 'grpc')
+        out = client.infer(read_files(_cls_images(cls_checkpoint)[:2]))
+        client.close()
+        assert out['CLASS_IDS'].shape == (2, 3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output[-2000:]

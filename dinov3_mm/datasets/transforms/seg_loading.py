@@ -108,6 +108,33 @@ def reduce_zero_label_map(seg: np.ndarray) -> np.ndarray:
     return seg
 
 
+def check_mask_values(seg: np.ndarray, num_classes: Optional[int],
+                      ignore: int, what: str, note: str = '') -> np.ndarray:
+    """Refuse class indices outside ``[0, num_classes)`` (but ``ignore``).
+
+    Args:
+        seg (np.ndarray): Integer mask.
+        num_classes (int, optional): Not checked when None.
+        ignore (int): The ignore index.
+        what (str): Start of the error message, e.g. ``'Mask <path>'``.
+        note (str): Appended inside the message's parentheses.
+
+    Returns:
+        np.ndarray: ``seg``, as uint8 when its values fit.
+    """
+    if num_classes is not None:
+        bad = np.unique(seg[((seg < 0) | (seg >= num_classes))
+                            & (seg != ignore)])
+        if bad.size:
+            raise ValueError(
+                f'{what} has values {bad[:20].tolist()} outside the '
+                f'{num_classes} classes [0, {num_classes - 1}] (ignore index '
+                f'{ignore}{note}); fix the mask or the dataset classes.')
+    if seg.size == 0 or (seg.min() >= 0 and seg.max() <= 255):
+        seg = seg.astype(np.uint8)
+    return seg
+
+
 @TRANSFORMS.register_module()
 class LoadSegAnnotation(BaseTransform):
     """Load ``seg_map_path`` as the class-index map ``gt_seg_map``.
@@ -229,18 +256,9 @@ class LoadSegAnnotation(BaseTransform):
         num_classes = self.num_classes
         if num_classes is None:
             num_classes = results.get('num_classes')
-        if num_classes is not None:
-            bad = np.unique(seg[((seg < 0) | (seg >= num_classes))
-                                & (seg != ignore)])
-            if bad.size:
-                raise ValueError(
-                    f'Mask {path} has values {bad[:20].tolist()} outside the '
-                    f'{num_classes} classes [0, {num_classes - 1}] (ignore '
-                    f'index {ignore}'
-                    f'{", after reduce_zero_label" if reduce else ""}); fix '
-                    'the mask or the dataset classes.')
-        if seg.size == 0 or (seg.min() >= 0 and seg.max() <= 255):
-            seg = seg.astype(np.uint8)
+        seg = check_mask_values(
+            seg, num_classes, ignore, f'Mask {path}',
+            ', after reduce_zero_label' if reduce else '')
         return self._store(results, seg, reduce)
 
     @staticmethod

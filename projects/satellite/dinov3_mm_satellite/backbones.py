@@ -27,14 +27,19 @@ class MultispectralStemMixin:
 
     stem_weight_key: str = ''
 
-    def _setup_bands(self, rgb_band_indices: Optional[Sequence[Optional[int]]],
-                     rescale_stem: bool, train_stem: bool) -> None:
+    def __init__(self,
+                 in_channels: int = 3,
+                 rgb_band_indices: Optional[Sequence[Optional[int]]] = None,
+                 rescale_stem: bool = True,
+                 train_stem: bool = False,
+                 **kwargs) -> None:
+        super().__init__(in_channels=in_channels, **kwargs)
         self.rgb_band_indices = check_band_map(
-            default_band_map(self.in_channels)
-            if rgb_band_indices is None else rgb_band_indices,
-            self.in_channels)
+            default_band_map(in_channels)
+            if rgb_band_indices is None else rgb_band_indices, in_channels)
         self.rescale_stem = rescale_stem
         self.train_stem = train_stem
+        self._freeze_stages()  # again, now that train_stem is known
 
     def stem_conv(self) -> nn.Conv2d:
         """The convolution whose input channels are the bands."""
@@ -91,16 +96,6 @@ class MultispectralDINOv3ViT(MultispectralStemMixin, DINOv3ViT):
 
     stem_weight_key = 'patch_embed.proj.weight'
 
-    def __init__(self,
-                 in_channels: int = 3,
-                 rgb_band_indices: Optional[Sequence[Optional[int]]] = None,
-                 rescale_stem: bool = True,
-                 train_stem: bool = False,
-                 **kwargs) -> None:
-        super().__init__(in_channels=in_channels, **kwargs)
-        self._setup_bands(rgb_band_indices, rescale_stem, train_stem)
-        self._freeze_stages()
-
     def stem_conv(self) -> nn.Conv2d:
         return self.patch_embed.proj
 
@@ -116,16 +111,6 @@ class MultispectralDINOv3ConvNeXt(MultispectralStemMixin, DINOv3ConvNeXt):
     """
 
     stem_weight_key = 'downsample_layers.0.0.weight'
-
-    def __init__(self,
-                 in_channels: int = 3,
-                 rgb_band_indices: Optional[Sequence[Optional[int]]] = None,
-                 rescale_stem: bool = True,
-                 train_stem: bool = False,
-                 **kwargs) -> None:
-        super().__init__(in_channels=in_channels, **kwargs)
-        self._setup_bands(rgb_band_indices, rescale_stem, train_stem)
-        self._freeze_stages()
 
     def stem_conv(self) -> nn.Conv2d:
         return self.downsample_layers[0][0]

@@ -13,6 +13,7 @@ from typing import Optional, Tuple
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from dinov3_mm.datasets.transforms.seg_loading import check_mask_values
 from dinov3_mm.registry import TRANSFORMS
 
 from ..io import load_volume, reorient
@@ -168,19 +169,9 @@ class LoadVolumeSliceAnnotation(BaseTransform):
                 f'{results.get("img_path", "<unknown>")} slice is '
                 f'{tuple(ori[:2])}; image and mask volumes must share one '
                 'voxel grid.')
-        ignore = results.get('ignore_index', 255)
-        num_classes = results.get('num_classes')
-        if num_classes is not None:
-            bad = np.unique(seg[((seg < 0) | (seg >= num_classes))
-                                & (seg != ignore)])
-            if bad.size:
-                raise ValueError(
-                    f'Mask {path} slice {index} has values '
-                    f'{bad[:20].tolist()} outside the {num_classes} classes '
-                    f'[0, {num_classes - 1}] (ignore index {ignore}); fix the '
-                    'mask or the dataset classes.')
-        if seg.size == 0 or (seg.min() >= 0 and seg.max() <= 255):
-            seg = seg.astype(np.uint8)
+        seg = check_mask_values(seg, results.get('num_classes'),
+                                results.get('ignore_index', 255),
+                                f'Mask {path} slice {index}')
         results['gt_seg_map'] = seg
         fields = results.setdefault('seg_fields', [])
         if 'gt_seg_map' not in fields:
