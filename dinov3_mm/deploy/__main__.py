@@ -12,6 +12,10 @@ import time
 from .server import TritonServer, TritonServerError
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m dinov3_mm.deploy',
                                      description=__doc__.split('\n')[0])
@@ -22,6 +26,10 @@ def main(argv=None) -> int:
     serve.add_argument('--grpc-port', type=int, default=8001)
     serve.add_argument('--metrics-port', type=int)
     args = parser.parse_args(argv)
+    # SIGINT and SIGTERM stop the server, also where the caller started
+    # this process with SIGINT ignored (background jobs, test workers)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     server = TritonServer(args.repository, http_port=args.http_port,
                           grpc_port=args.grpc_port,
                           metrics_port=args.metrics_port)
@@ -34,7 +42,6 @@ def main(argv=None) -> int:
         return 130
     print(f'serving {args.repository}: HTTP {server.http_url}, gRPC '
           f'{server.grpc_url} (Ctrl+C stops)', flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         while server.is_running():
             time.sleep(0.5)

@@ -282,5 +282,9 @@ def test_serve_command_runs_until_interrupted(cls_server, cls_checkpoint,
         assert out['CLASS_IDS'].shape == (2, 3)
     finally:
         proc.send_signal(signal.SIGINT)
-        output = proc.communicate(timeout=60)[0]
+        try:
+            output = proc.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode == 0, output[-2000:]
