@@ -15,7 +15,8 @@ import dinov3_mm  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from dinov3_mm.engine.runner_cfg import (add_dump_results,
-                                         apply_common_options, build_runner)
+                                         apply_common_options, build_runner,
+                                         finish_distributed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,6 +64,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     build_runner(cfg).test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -18,7 +18,8 @@ import dinov3_mm  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
-                                         build_runner, enable_amp)
+                                         build_runner, enable_amp,
+                                         finish_distributed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,6 +75,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     build_runner(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

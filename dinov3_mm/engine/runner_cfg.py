@@ -120,3 +120,16 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    A rank that leaves while others still save checkpoints or gather
+    results, with its gloo group alive, can abort at interpreter exit
+    ("terminate called without an active exception"). Call after a
+    successful run; on failure torchrun stops the other ranks anyway.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
