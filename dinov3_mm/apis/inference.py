@@ -60,26 +60,41 @@ def init_model(config: Union[str, Config],
     return model.to(device).eval()
 
 
-#: Annotation loaders left out of inference pipelines (no labels there).
-ANNOTATION_LOADERS = ('LoadSegAnnotation', )
-
-
-def _type_name(step) -> str:
+def transform_type_name(step) -> str:
+    """Class name of a pipeline step (config dict or transform), without
+    its scope (``'mmseg.LoadAnnotations'`` -> ``'LoadAnnotations'``)."""
     kind = step.get('type') if isinstance(step, dict) else type(step)
-    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    return name.split('.')[-1]
+
+
+def is_annotation_loader(step) -> bool:
+    """Whether a pipeline step (config dict or transform) loads labels.
+
+    A transform class says so with ``loads_annotations = True`` (set on
+    ``LoadSegAnnotation``, so its subclasses inherit it); plugin loaders
+    set it too and are dropped from inference pipelines like the core one.
+    """
+    kind = step.get('type') if isinstance(step, dict) else type(step)
+    if isinstance(kind, str):
+        from dinov3_mm.registry import TRANSFORMS
+        kind = TRANSFORMS.get(kind)
+    return bool(getattr(kind, 'loads_annotations', False))
 
 
 def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
     """The config's test pipeline for unlabelled inference inputs.
 
-    Annotation loaders (:data:`ANNOTATION_LOADERS`) are dropped, and so is
+    Annotation loaders (:func:`is_annotation_loader`) are dropped, and so is
     ``LoadImage`` when the inputs are arrays (``from_array``), which then
     need ``img``, ``img_shape`` and ``ori_shape`` in their data dict.
     """
     pipeline = [dict(t) if isinstance(t, dict) else t
-                for t in cfg.test_dataloader.dataset.pipeline]
-    drop = set(ANNOTATION_LOADERS) | ({'LoadImage'} if from_array else set())
-    return Compose([t for t in pipeline if _type_name(t) not in drop])
+                for t in cfg.test_dataloader.dataset.pipeline
+                if not is_annotation_loader(t)]
+    if from_array:
+        pipeline = [t for t in pipeline if transform_type_name(t) != 'LoadImage']
+    return Compose(pipeline)
 
 
 _test_pipeline = build_test_pipeline  # the former private name

@@ -12,19 +12,16 @@ from typing import Optional, Sequence
 
 from torch import nn
 
+from dinov3_mm.apis.inference import is_annotation_loader, transform_type_name
+
 from .export import ExportError
 
 #: Test-pipeline transforms a served model can reproduce.
 SERVABLE_TRANSFORMS = ('LoadImage', 'ResizeKeepRatioPad')
-#: Transforms that only load annotations or pack results; ignored.
-PASSIVE_TRANSFORMS = ('LoadSegAnnotation', 'LoadAnnotations', 'PackClsInputs',
-                      'PackSegInputs', 'PackInputs')
-
-
-def _type_name(transform) -> str:
-    name = transform['type']
-    name = name if isinstance(name, str) else name.__name__
-    return name.split('.')[-1]
+#: Transforms that only pack results (or load mmseg annotations); ignored,
+#: as are annotation loaders (:func:`is_annotation_loader`).
+PASSIVE_TRANSFORMS = ('LoadAnnotations', 'PackClsInputs', 'PackSegInputs',
+                      'PackInputs')
 
 
 def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
@@ -32,7 +29,7 @@ def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
                         alpha_background=[0, 0, 0], exif_orientation=True)
     resize = None
     for transform in pipeline:
-        name = _type_name(transform)
+        name = transform_type_name(transform)
         args = {k: v for k, v in transform.items() if k != 'type'}
         if name == 'LoadImage':
             decode.update(args)
@@ -46,7 +43,8 @@ def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
                 pad_val=pad_val if isinstance(pad_val, int) else list(pad_val),
                 interpolation=args.get('interpolation', 'bilinear'),
                 center=bool(args.get('center', True)))
-        elif name not in PASSIVE_TRANSFORMS:
+        elif not (name in PASSIVE_TRANSFORMS
+                  or is_annotation_loader(transform)):
             raise ExportError(
                 f'Test pipeline of {config_name} uses {name}, which the '
                 f'served preprocessing cannot reproduce (supported: '

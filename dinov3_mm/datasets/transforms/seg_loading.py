@@ -188,6 +188,9 @@ class LoadSegAnnotation(BaseTransform):
             outside the classes; every message names the file.
     """
 
+    #: Dropped from inference pipelines (there are no labels there).
+    loads_annotations = True
+
     def __init__(self,
                  reduce_zero_label: Optional[bool] = None,
                  mask_format: str = 'auto',

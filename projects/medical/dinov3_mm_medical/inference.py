@@ -14,6 +14,9 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
+from dinov3_mm.apis.inference import (is_annotation_loader,
+                                     transform_type_name)
+
 from .dice import dice_per_class, format_dice_table, write_dice_csv
 from .io import (Volume, check_same_grid, is_dicom_series_folder,
                  is_nifti_path, list_volumes, load_volume, reorient,
@@ -21,8 +24,6 @@ from .io import (Volume, check_same_grid, is_dicom_series_folder,
 from .slicing import check_axis, check_context, stack_slices
 from .transforms.loading import volume_key
 
-#: Mask loaders left out of the inference pipeline.
-ANNOTATION_LOADERS = ('LoadVolumeSliceAnnotation', 'LoadSegAnnotation')
 #: Meta keys the segmentor needs to undo the test pipeline's resizing.
 NEEDED_META_KEYS = ('ori_shape', 'img_shape', 'pad_border')
 
@@ -38,11 +39,6 @@ def slice_settings(cfg) -> Dict[str, object]:
                 orientation=dataset.get('orientation'))
 
 
-def _type_name(step) -> str:
-    kind = step.get('type') if isinstance(step, dict) else type(step)
-    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
-
-
 def build_volume_pipeline(cfg) -> Compose:
     """The config's test pipeline without mask loaders.
 
@@ -51,12 +47,12 @@ def build_volume_pipeline(cfg) -> Compose:
     """
     steps = [dict(t) if isinstance(t, dict) else t
              for t in cfg.test_dataloader.dataset.pipeline
-             if _type_name(t) not in ANNOTATION_LOADERS]
-    if not steps or _type_name(steps[0]) != 'LoadVolumeSlice':
+             if not is_annotation_loader(t)]
+    if not steps or transform_type_name(steps[0]) != 'LoadVolumeSlice':
         raise ValueError(
             'Volume inference needs a config whose test pipeline starts with '
             "LoadVolumeSlice (e.g. configs/medical/vitb16_unet_mri.py); got "
-            f'{[_type_name(t) for t in steps]}.')
+            f'{[transform_type_name(t) for t in steps]}.')
     for step in steps:
         if isinstance(step, dict) and step.get('type') == 'PackSegInputs':
             keys = tuple(step.get('meta_keys', ()))

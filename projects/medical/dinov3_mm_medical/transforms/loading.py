@@ -149,6 +149,9 @@ class LoadVolumeSliceAnnotation(BaseTransform):
             Defaults to 4.
     """
 
+    #: Dropped from inference pipelines (there are no labels there).
+    loads_annotations = True
+
     def __init__(self, cache_size: int = 4) -> None:
         self.cache = VolumeCache(cache_size, label=True)
 
