@@ -12,14 +12,14 @@ img_size = 256
 # slices are cut along `axis` after reorienting to `orientation` (axis 2 of
 # RAS = axial); context=1 stacks the neighbours as channels (2.5D).
 slice_cfg = dict(axis=2, context=0, orientation='RAS', ignore_index=255)
-# Validation compares prediction and mask at the network resolution: the
-# mask is resized with the image (nearest, padding = 255 = ignored) and the
-# packed metainfo leaves out ori_shape / img_shape / pad_border, so the
-# segmentor predicts at the input size. Exact per-volume Dice at the voxel
-# resolution: projects/medical/tools/infer_volume.py --gt (it adds those keys
-# back and stitches the slices at their original size).
+# Validation compares prediction and mask at the slice's own resolution: the
+# mask is loaded after the resize (as in the core test pipelines) and the
+# segmentor undoes the letterbox (ori_shape / img_shape / pad_border). Per-
+# volume Dice on the stitched volumes: projects/medical/tools/infer_volume.py
+# --gt.
 meta_keys = ('slice_id', 'case', 'slice_index', 'seg_map_path',
              'scale_factor', 'flip', 'reduce_zero_label')
+test_meta_keys = meta_keys + ('ori_shape', 'img_shape', 'pad_border')
 
 mri_intensity = [
     dict(type='PercentileNormalize', lower=0.5, upper=99.5, scope='volume'),
@@ -41,10 +41,10 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadVolumeSlice'),
-    dict(type='LoadVolumeSliceAnnotation'),
     *mri_intensity,
     dict(type='ResizeKeepRatioPad', size=img_size),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
+    dict(type='LoadVolumeSliceAnnotation'),
+    dict(type='PackSegInputs', meta_keys=test_meta_keys),
 ]
 _dataset = dict(type='VolumeSliceDataset', data_root=data_root,
                 classes=classes, palette=palette, **slice_cfg)

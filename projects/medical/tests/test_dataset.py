@@ -138,12 +138,17 @@ def test_config_pipeline_plugs_into_core(mri_root, repo_root):
     assert tuple(out['inputs'].shape) == (2, 3, 32, 32)
     val_cfg = cfg.val_dataloader.dataset
     val_cfg.data_root = str(mri_root)
-    val_cfg.pipeline[5].size = 32
+    val_cfg.pipeline[4].size = 32
     val = DATASETS.build(val_cfg)
     assert len(val) == 12
-    seg = val[6]['data_samples'].gt_sem_seg.data
-    assert set(seg.unique().tolist()) <= {0, 1, 2, 3, 255}
-    assert 'ori_shape' not in val[6]['data_samples'].metainfo
+    sample = val[6]
+    seg = sample['data_samples'].gt_sem_seg.data
+    assert set(seg.unique().tolist()) <= {0, 1, 2, 3}  # no padding
+    # the mask keeps the slice's size; the metainfo undoes the letterbox
+    meta = sample['data_samples'].metainfo
+    assert tuple(seg.shape[-2:]) == tuple(meta['ori_shape']) != (32, 32)
+    assert tuple(sample['inputs'].shape[-2:]) == (32, 32)
+    assert tuple(meta['img_shape']) == (32, 32) and 'pad_border' in meta
 
 
 # ------------------------------------------------------------------ errors

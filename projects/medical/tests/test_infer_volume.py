@@ -25,7 +25,7 @@ model = dict(
     neck=dict(in_channels=32, out_channels=16),
     decode_head=dict(in_channels=[16] * 4, channels=(16, 16, 16)))
 """
-SHRINK = {'test_dataloader.dataset.pipeline.5.size': 32}
+SHRINK = {'test_dataloader.dataset.pipeline.4.size': 32}
 
 
 @pytest.fixture(scope='module')
@@ -78,7 +78,7 @@ def test_infer_volume_tool_writes_nifti_and_dice(
     proc = run_with_plugin([
         project_root / 'tools' / 'infer_volume.py', config, checkpoint, scan,
         '--gt', truth, '--out', out, '--batch-size', '4', '--cfg-options',
-        'test_dataloader.dataset.pipeline.5.size=32'
+        'test_dataloader.dataset.pipeline.4.size=32'
     ])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert f'Wrote 1 label volume(s) to {out}' in proc.stdout

@@ -19,7 +19,7 @@ SHRINK = [
     'train_cfg.max_epochs=1',
     'train_dataloader.dataset.pipeline.5.scale=64',
     'train_dataloader.dataset.pipeline.6.crop_size=64',
-    'val_dataloader.dataset.pipeline.5.size=64',
+    'val_dataloader.dataset.pipeline.4.size=64',
 ]
 
 
@@ -62,7 +62,7 @@ def test_generate_train_and_infer(tmp_path, repo_root, project_root,
         str(repo_root / CONFIG), str(checkpoint), str(scan),
         str(tmp_path / 'pred'), gt=str(tmp_path / 'mri/labels/val'),
         batch_size=5,
-        cfg_options={'test_dataloader.dataset.pipeline.5.size': 64})
+        cfg_options={'test_dataloader.dataset.pipeline.4.size': 64})
     assert result['classes'] == list(MRI_CLASSES)
     written = nib.load(str(tmp_path / 'pred' / 'case_002.nii.gz'))
     source = nib.load(str(scan))
