@@ -9,7 +9,7 @@ import os.path as osp
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -17,13 +17,27 @@ import torch
 DEFAULT_CONFIG = 'configs/classification/vits16_linear_probe_shapes.py'
 
 
-def _median_rate(fn, batch: int, rounds: int) -> float:
-    times = []
+def _block_rates(runners: Dict[str, Callable[[], object]], batch: int,
+                 rounds: int, calls: int = 3,
+                 pause: float = 0.2) -> Dict[str, float]:
+    """Median img/s of each runner, timed in blocks.
+
+    Each round gives every runner in turn a pause, one untimed call and
+    ``calls`` timed ones. Timing a runner right after another one is unfair:
+    onnxruntime's worker threads keep spinning for a while after a run and
+    take the cores from whatever runs next (eager PyTorch measured at less
+    than half its speed that way).
+    """
+    rates: Dict[str, List[float]] = {name: [] for name in runners}
     for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return batch / float(np.median(times))
+        for name, fn in runners.items():
+            time.sleep(pause)
+            fn()
+            for _ in range(calls):
+                start = time.perf_counter()
+                fn()
+                rates[name].append(batch / (time.perf_counter() - start))
+    return {name: float(np.median(v)) for name, v in rates.items()}
 
 
 def _session(path: str, threads: int):
@@ -53,14 +67,13 @@ def deploy_vits(work_dir: str, data_root: str, precision: str,
 def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
                   rounds: int = 7, threads: int = 2,
                   config: str = DEFAULT_CONFIG) -> List[Dict]:
-    """Throughput of eager PyTorch fp32 and onnxruntime fp32 / int8.
-
-    Each round times every runner once in turn, so load changes hit all of
-    them alike; the medians are compared.
+    """Throughput of eager PyTorch (fp32, bf16 autocast) and onnxruntime
+    fp32 / int8, timed in blocks (:func:`_block_rates`); each round visits
+    every runner, so load changes hit all of them alike.
 
     Returns:
-        list[dict]: One row per batch size: ``eager_fp32``, ``ort_fp32``,
-        ``ort_int8`` (img/s) and their ratios. (int8 accuracy needs trained
+        list[dict]: One row per batch size: ``eager_fp32``, ``eager_bf16``,
+        ``ort_fp32``, ``ort_int8`` (img/s) and their ratios to eager fp32. (int8 accuracy needs trained
         weights: ``tools/deploy.py --precision int8`` reports its drop.)
     """
     from dinov3_mm.apis import init_model
@@ -76,22 +89,23 @@ def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
     for batch in batch_sizes:
         x = torch.randn(batch, 3, 224, 224)
         xn = x.numpy()
+
+        def eager_bf16():
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                return wrapper(x)
+
         runners = {
             'eager_fp32': lambda: wrapper(x),
+            'eager_bf16': eager_bf16,
             'ort_fp32': lambda: sessions['fp32'].run(None, {'input': xn}),
             'ort_int8': lambda: sessions['int8'].run(None, {'input': xn}),
         }
-        rates = {k: [] for k in runners}
         with torch.no_grad():
-            for fn in runners.values():
-                fn()  # warm-up
-            for _ in range(rounds):
-                for name, fn in runners.items():
-                    rates[name].append(_median_rate(fn, batch, 1))
-        row = dict(batch=batch, threads=threads)
-        row.update({k: float(np.median(v)) for k, v in rates.items()})
+            row = dict(batch=batch, threads=threads,
+                       **_block_rates(runners, batch, rounds))
         row['ort_fp32_vs_eager'] = row['ort_fp32'] / row['eager_fp32']
         row['ort_int8_vs_eager'] = row['ort_int8'] / row['eager_fp32']
+        row['eager_bf16_vs_eager'] = row['eager_bf16'] / row['eager_fp32']
         rows.append({k: round(v, 3) if isinstance(v, float) else v
                      for k, v in row.items()})
     return rows

@@ -38,8 +38,9 @@ def main(argv=None) -> int:
     rows = onnx_vs_eager(args.work_dir, data, args.batch_sizes, args.rounds,
                          args.threads, args.config)
     print(rows_to_markdown(rows, [
-        'batch', 'threads', 'eager_fp32', 'ort_fp32', 'ort_int8',
-        'ort_fp32_vs_eager', 'ort_int8_vs_eager'
+        'batch', 'threads', 'eager_fp32', 'eager_bf16', 'ort_fp32',
+        'ort_int8', 'ort_fp32_vs_eager', 'ort_int8_vs_eager',
+        'eager_bf16_vs_eager'
     ]))
     result = dict(onnx_vs_eager=rows)
     if not args.skip_triton:
