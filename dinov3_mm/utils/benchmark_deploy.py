@@ -73,8 +73,9 @@ def onnx_vs_eager(work_dir: str, data_root: str, batch_sizes=(1, 8),
 
     Returns:
         list[dict]: One row per batch size: ``eager_fp32``, ``eager_bf16``,
-        ``ort_fp32``, ``ort_int8`` (img/s) and their ratios to eager fp32. (int8 accuracy needs trained
-        weights: ``tools/deploy.py --precision int8`` reports its drop.)
+        ``ort_fp32``, ``ort_int8`` (img/s) and their ratios to eager fp32.
+        (int8 accuracy needs trained weights: ``tools/deploy.py
+        --precision int8`` reports its drop.)
     """
     from dinov3_mm.apis import init_model
     from dinov3_mm.deploy import DeployWrapper
