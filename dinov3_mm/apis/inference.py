@@ -13,6 +13,7 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 from dinov3_mm.registry import MODELS
+from dinov3_mm.utils.quiet_init import init_weights_quietly
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -50,7 +51,7 @@ def init_model(config: Union[str, Config],
         ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
         meta = ckpt.get('meta', {}).get('dataset_meta') or {}
     else:
-        model.init_weights()
+        init_weights_quietly(model)
     if 'classes' not in meta:
         dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
         if dataset_cfg.get('classes'):

@@ -14,6 +14,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from dinov3_mm.utils.quiet_init import init_weights_quietly
 from dinov3_mm.visualization.pca import pca_rgb
 
 Normalization = Union[str, Dict[str, Sequence[float]]]
@@ -45,7 +46,7 @@ def build_bare_backbone(backbone: Optional[str] = 'DINOv3ViT',
     if weights:
         cfg['init_cfg'] = dict(type='Pretrained', checkpoint=weights)
     model = MODELS.build(cfg)
-    model.init_weights()
+    init_weights_quietly(model)
     return model
 
 

@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 from dinov3_mm.registry import MODELS
 from dinov3_mm.utils.benchmark import (BENCH_DTYPES, _autocast,
                                        rows_to_markdown)
+from dinov3_mm.utils.quiet_init import init_weights_quietly
 
 
 def _ssl_step_fn(arch: str, batch_size: int, n_local: int, global_size: int,
@@ -16,7 +17,7 @@ def _ssl_step_fn(arch: str, batch_size: int, n_local: int, global_size: int,
     model = MODELS.build(dict(
         type='DINOv3SSL', backbone=dict(type='DINOv3ViT', arch=arch),
         dino_head=dict(out_dim=out_dim), gram_loss_weight=1.0))
-    model.init_weights()
+    init_weights_quietly(model)
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-5)
