@@ -120,16 +120,19 @@ def inference_model(model: nn.Module,
     single = isinstance(images, (str, np.ndarray))
     items = [images] if single else list(images)
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    pipelines = {}
     results = []
     for start in range(0, len(items), batch_size):
         batch = []
         for item in items[start:start + batch_size]:
             from_array = isinstance(item, np.ndarray)
-            pipeline = build_test_pipeline(model.cfg, from_array)
+            if from_array not in pipelines:
+                pipelines[from_array] = build_test_pipeline(
+                    model.cfg, from_array)
             data = (dict(img=item, img_shape=item.shape[:2],
                          ori_shape=item.shape[:2]) if from_array else
                     dict(img_path=item))
-            batch.append(pipeline(data))
+            batch.append(pipelines[from_array](data))
         for sample in model.test_step(pseudo_collate(batch)):
             labels = sample.pred_label.tolist()
             scores = sample.pred_score.float().cpu()

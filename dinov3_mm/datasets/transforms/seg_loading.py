@@ -135,6 +135,18 @@ def check_mask_values(seg: np.ndarray, num_classes: Optional[int],
     return seg
 
 
+def store_seg_map(results: dict, seg: np.ndarray,
+                  reduce_zero_label: bool) -> dict:
+    """Put ``seg`` in ``results`` as ``gt_seg_map``, listed in ``seg_fields``
+    so that geometric transforms move it with the image."""
+    results['gt_seg_map'] = seg
+    fields = results.setdefault('seg_fields', [])
+    if 'gt_seg_map' not in fields:
+        fields.append('gt_seg_map')
+    results['reduce_zero_label'] = reduce_zero_label
+    return results
+
+
 @TRANSFORMS.register_module()
 class LoadSegAnnotation(BaseTransform):
     """Load ``seg_map_path`` as the class-index map ``gt_seg_map``.
@@ -239,8 +251,8 @@ class LoadSegAnnotation(BaseTransform):
         if path is None:
             # an image kept without a mask (allow_missing_masks): every
             # pixel is ignored by the loss and left out by the metric
-            return self._store(results, self._ignore_map(results, ignore),
-                               reduce)
+            return store_seg_map(results,
+                                 self._ignore_map(results, ignore), reduce)
         palette = (self.rgb_palette if self.rgb_palette is not None else
                    results.get('palette'))
         seg = self._read(path, palette).astype(np.int64)
@@ -262,16 +274,7 @@ class LoadSegAnnotation(BaseTransform):
         seg = check_mask_values(
             seg, num_classes, ignore, f'Mask {path}',
             ', after reduce_zero_label' if reduce else '')
-        return self._store(results, seg, reduce)
-
-    @staticmethod
-    def _store(results: dict, seg: np.ndarray, reduce: bool) -> dict:
-        results['gt_seg_map'] = seg
-        fields = results.setdefault('seg_fields', [])
-        if 'gt_seg_map' not in fields:
-            fields.append('gt_seg_map')
-        results['reduce_zero_label'] = reduce
-        return results
+        return store_seg_map(results, seg, reduce)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('

@@ -96,7 +96,8 @@ def list_volumes(folder: str) -> List[str]:
 
 
 def load_volume(path: str, label: bool = False,
-                series_uid: Optional[str] = None) -> Volume:
+                series_uid: Optional[str] = None,
+                read_voxels: bool = True) -> Volume:
     """Read a NIfTI file or a DICOM series folder.
 
     Args:
@@ -105,6 +106,8 @@ def load_volume(path: str, label: bool = False,
             numbers) instead of float32 intensities. Defaults to False.
         series_uid (str, optional): DICOM only: the series to read when the
             folder holds several.
+        read_voxels (bool): False reads only the shape and affine
+            (``Volume.data`` is None). Defaults to True.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -114,11 +117,12 @@ def load_volume(path: str, label: bool = False,
     from .dicom import read_dicom_series
     from .nifti import read_nifti
     if osp.isdir(path):
-        return read_dicom_series(path, label=label, series_uid=series_uid)
+        return read_dicom_series(path, label=label, series_uid=series_uid,
+                                 read_pixels=read_voxels)
     if not osp.exists(path):
         raise FileNotFoundError(f'Volume {path} does not exist.')
     if is_nifti_path(path):
-        return read_nifti(path, label=label)
+        return read_nifti(path, label=label, read_data=read_voxels)
     raise ValueError(f'Cannot read volume {path}: expected a .nii / .nii.gz '
                      'file or a folder holding one DICOM series.')
 
@@ -127,17 +131,7 @@ def read_geometry(path: str, series_uid: Optional[str] = None) -> Volume:
     """The shape and affine of a volume without its voxels
     (``Volume.data`` is None); same arguments and errors as
     :func:`load_volume`."""
-    from .dicom import read_dicom_series
-    from .nifti import read_nifti
-    if osp.isdir(path):
-        return read_dicom_series(path, series_uid=series_uid,
-                                 read_pixels=False)
-    if not osp.exists(path):
-        raise FileNotFoundError(f'Volume {path} does not exist.')
-    if is_nifti_path(path):
-        return read_nifti(path, read_data=False)
-    raise ValueError(f'Cannot read volume {path}: expected a .nii / .nii.gz '
-                     'file or a folder holding one DICOM series.')
+    return load_volume(path, series_uid=series_uid, read_voxels=False)
 
 
 def as_label_array(data: np.ndarray, path: str) -> np.ndarray:

@@ -13,7 +13,8 @@ from typing import Optional, Tuple
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from dinov3_mm.datasets.transforms.seg_loading import check_mask_values
+from dinov3_mm.datasets.transforms.seg_loading import (check_mask_values,
+                                                       store_seg_map)
 from dinov3_mm.registry import TRANSFORMS
 
 from ..io import load_volume, reorient
@@ -175,12 +176,7 @@ class LoadVolumeSliceAnnotation(BaseTransform):
         seg = check_mask_values(seg, results.get('num_classes'),
                                 results.get('ignore_index', 255),
                                 f'Mask {path} slice {index}')
-        results['gt_seg_map'] = seg
-        fields = results.setdefault('seg_fields', [])
-        if 'gt_seg_map' not in fields:
-            fields.append('gt_seg_map')
-        results['reduce_zero_label'] = False
-        return results
+        return store_seg_map(results, seg, reduce_zero_label=False)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(cache_size={self.cache.size})'
