@@ -3,7 +3,8 @@
 Classification (an ImageFolder root or a .csv / .json annotation file):
 prints counts per class and split, the imbalance ratio, unreadable or
 truncated files, images that are too small, too dark, too bright or flat,
-and exact duplicates across splits.
+and exact duplicates across splits. Paths in an annotation file must stay
+inside the file's folder (``--allow-paths-outside-root`` accepts others).
 
 Segmentation (``--seg``, or a root holding ``img_dir/`` and ``ann_dir/``,
 mmseg layout): pairs images and masks per split and prints pixels and
@@ -74,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=defaults.workers,
                         help='threads reading images')
     parser.add_argument('--json', help='also write the report to this file')
+    parser.add_argument('--allow-paths-outside-root', action='store_true',
+                        help='accept annotation-file paths that leave the '
+                        'annotation file\'s folder (../x.png, absolute, ~)')
     seg = parser.add_argument_group(
         'segmentation', 'used with --seg, or when the source holds img_dir/ '
         'and ann_dir/')
@@ -155,7 +159,9 @@ def _run(args):
                              if c.strip()]
     rules = rules_cls(**kwargs)
     if not seg:
-        return validate_dataset(args.source, rules)
+        return validate_dataset(
+            args.source, rules,
+            allow_paths_outside_root=args.allow_paths_outside_root)
     return validate_seg_dataset(
         args.source,
         classes=_classes(args.classes),

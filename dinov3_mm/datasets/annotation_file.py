@@ -1,12 +1,18 @@
 """Datasets described by a CSV or JSON annotation file."""
 import csv
 import json
+import logging
+import os
 import os.path as osp
 import re
-from typing import Any, List, Optional, Sequence, Tuple, Union
+import stat
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.logging import print_log
 
 from ..registry import DATASETS
 from .base import BaseClsDataset, ClassesType, read_classes
+from .file_listing import check_data_root, is_inside, resolve_path
 from .split import SPLIT_NAMES, RatiosType
 
 PATH_KEYS = ('path', 'img_path', 'image', 'filename', 'file')
@@ -176,6 +182,17 @@ class AnnotationFileDataset(BaseClsDataset):
     automatically (stratified by ``split_ratios`` and ``split_seed``) when
     ``split`` is requested.
 
+    Paths stay inside the root (``data_root``, else the annotation file's
+    folder): a path whose text leaves it (``../x.png``, an absolute path
+    elsewhere, ``~/x.png``), judged after ``~`` expansion and
+    normalisation, is refused unless ``allow_paths_outside_root=True``.
+    Symbolic links are not resolved for this check, so a link inside the
+    root pointing to another disk is accepted. The same path given two
+    different splits is an error (a file belongs to one split; to train on
+    train+val, concatenate two datasets instead). The same real file
+    reached through two different paths in two splits (links, or an
+    automatic split of a path listed twice) is reported in a warning.
+
     Args:
         ann_file (str): The ``.csv`` or ``.json`` file.
         data_root (str): Folder of relative image paths (and of a relative
@@ -193,13 +210,17 @@ class AnnotationFileDataset(BaseClsDataset):
         pipeline (list): Transforms. Defaults to ``[]``.
         check_files (bool): Raise when an image file is missing. Defaults to
             True.
+        allow_paths_outside_root (bool): Accept paths outside the root
+            (logged as a one-line count). Defaults to False.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
 
     Raises:
-        FileNotFoundError: The annotation file or an image is missing.
-        ValueError: A row lacks a column, a label is not a class, or a
-            single-label sample has zero or several labels. Messages name the
-            file and line (CSV) or sample index (JSON).
+        FileNotFoundError: The annotation file, ``data_root`` (when given) or
+            an image is missing.
+        ValueError: ``data_root`` is None, a row lacks a column, a label is
+            not a class, a single-label sample has zero or several labels, a
+            path leaves the root, or one path is in two splits. Messages name
+            the file and line (CSV) or sample index (JSON).
     """
 
     def __init__(self,
@@ -212,9 +233,12 @@ class AnnotationFileDataset(BaseClsDataset):
                  split_seed: int = 0,
                  pipeline: Sequence = (),
                  check_files: bool = True,
+                 allow_paths_outside_root: bool = False,
                  **kwargs: Any) -> None:
+        check_data_root('AnnotationFileDataset', data_root, required=False)
         self.multi_label = multi_label
         self.check_files = check_files
+        self.allow_paths_outside_root = allow_paths_outside_root
         super().__init__(
             classes=classes,
             split=split,
@@ -251,14 +275,19 @@ class AnnotationFileDataset(BaseClsDataset):
 
     def load_samples(self) -> tuple:
         """Read the file, resolve labels and paths, check the files."""
+        check_data_root('AnnotationFileDataset', self.data_root,
+                        required=False)
         records, file_classes = self._read()
         classes = (self.given_classes or file_classes
                    or discover_classes(records))
         base = self.data_root or osp.dirname(self.ann_file)
+        self._check_inside_root(records, base)
+        self._check_split_conflicts(records, base)
+        self.file_ids = {}
         data_list, missing = [], []
         for record in records:
             path = osp.join(base, osp.expanduser(record.path))
-            if self.check_files and not osp.isfile(path):
+            if self.check_files and not self._stat_file(path):
                 missing.append(f'{path!r} ({record.where})')
             data_list.append(
                 dict(img_path=path, gt_label=self._label(record, classes),
@@ -274,3 +303,63 @@ class AnnotationFileDataset(BaseClsDataset):
             raise ValueError(f'AnnotationFileDataset: {self.ann_file!r} '
                              'lists no sample.')
         return data_list, classes
+
+    def _stat_file(self, path: str) -> bool:
+        """Whether ``path`` is a file; records its identity if so."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        self.file_ids[path] = (st.st_dev, st.st_ino)
+        return stat.S_ISREG(st.st_mode)
+
+    def _check_inside_root(self, records: Sequence[_Record],
+                           base: str) -> None:
+        """Refuse (or count) paths whose text leaves ``base``."""
+        outside = [
+            f'{r.where}: {r.path!r} -> {resolve_path(base, r.path)!r}'
+            for r in records if not is_inside(resolve_path(base, r.path),
+                                              base)]
+        if not outside:
+            return
+        root = base or '.'
+        if self.allow_paths_outside_root:
+            print_log(
+                f'AnnotationFileDataset: {len(outside)} of {len(records)} '
+                f'path(s) in {self.ann_file!r} are outside the root '
+                f'{root!r} (allowed by allow_paths_outside_root=True).',
+                logger='current', level=logging.INFO)
+            return
+        more = (f' (and {len(outside) - 5} more)'
+                if len(outside) > 5 else '')
+        raise ValueError(
+            f'AnnotationFileDataset: {len(outside)} path(s) in '
+            f'{self.ann_file!r} resolve outside the root {root!r} '
+            '(data_root, else the annotation file\'s folder): '
+            f'{"; ".join(outside[:5])}{more}. Make the paths relative to '
+            'the root, set data_root to a folder holding every image, or '
+            'set allow_paths_outside_root=True to accept them.')
+
+    def _check_split_conflicts(self, records: Sequence[_Record],
+                               base: str) -> None:
+        """Refuse one path given two different splits."""
+        first: Dict[str, _Record] = {}
+        conflicts = []
+        for record in records:
+            if record.split is None:
+                continue
+            key = osp.abspath(resolve_path(base, record.path))
+            seen = first.setdefault(key, record)
+            if seen.split != record.split:
+                conflicts.append(
+                    f'{seen.path!r} in {seen.split} ({seen.where}) and '
+                    f'{record.path!r} in {record.split} ({record.where})')
+        if not conflicts:
+            return
+        more = (f' (and {len(conflicts) - 5} more)'
+                if len(conflicts) > 5 else '')
+        raise ValueError(
+            f'AnnotationFileDataset: {len(conflicts)} path(s) in '
+            f'{self.ann_file!r} are in two splits: '
+            f'{"; ".join(conflicts[:5])}{more}. A file belongs to one '
+            'split; fix the split column or delete one of the rows.')

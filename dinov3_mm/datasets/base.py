@@ -1,9 +1,11 @@
 """Shared machinery of the classification datasets."""
+import logging
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from ..registry import TRANSFORMS
 from .split import (SPLIT_NAMES, RatiosType, normalize_split_ratios,
@@ -32,6 +34,10 @@ def read_classes(classes: ClassesType) -> Optional[tuple]:
     if not names:
         raise ValueError('classes is empty; give at least one class name.')
     return tuple(names)
+
+
+def _split_order(item: tuple) -> int:
+    return SPLIT_NAMES.index(item[0]) if item[0] in SPLIT_NAMES else 3
 
 
 class BaseClsDataset(BaseDataset):
@@ -81,6 +87,7 @@ class BaseClsDataset(BaseDataset):
         self.split = split
         self.split_ratios = normalize_split_ratios(split_ratios)
         self.split_seed = split_seed
+        self.file_ids: Dict[str, Hashable] = {}
         super().__init__(metainfo=metainfo, **kwargs)
 
     @property
@@ -89,21 +96,29 @@ class BaseClsDataset(BaseDataset):
         return self._metainfo.get('classes')
 
     def load_samples(self) -> tuple:
-        """Return ``(data_list, classes)``; ``split`` set where known."""
+        """Return ``(data_list, classes)``; ``split`` set where known.
+
+        Subclasses may fill :attr:`file_ids` (``{img_path: identity}``, e.g.
+        ``(st_dev, st_ino)``) so that one real file reached through two
+        paths is recognised; paths missing there are compared as
+        normalised absolute paths.
+        """
         raise NotImplementedError
 
     def load_data_list(self) -> List[dict]:
         """Load every sample, then keep those of ``self.split``."""
         data_list, classes = self.load_samples()
         self._metainfo['classes'] = tuple(classes)
+        if self.split is not None:
+            missing = [i for i in data_list if i.get('split') is None]
+            if missing:
+                splits = stratified_split(self._strata(missing),
+                                          self.split_ratios, self.split_seed)
+                for info, name in zip(missing, splits):
+                    info['split'] = name
+        self._report_split_overlap(data_list)
         if self.split is None:
             return data_list
-        missing = [info for info in data_list if info.get('split') is None]
-        if missing:
-            splits = stratified_split(self._strata(missing),
-                                      self.split_ratios, self.split_seed)
-            for info, name in zip(missing, splits):
-                info['split'] = name
         selected = [i for i in data_list if i['split'] == self.split]
         if not selected:
             raise ValueError(
@@ -112,6 +127,33 @@ class BaseClsDataset(BaseDataset):
                 f'(split_ratios={self.split_ratios}); add data or change '
                 'the split or ratios.')
         return selected
+
+    def _report_split_overlap(self, data_list: List[dict]) -> None:
+        """Warn about real files that are in more than one split."""
+        splits: Dict[Hashable, Dict[str, str]] = {}
+        for info in data_list:
+            split = info.get('split')
+            if split is None:
+                continue
+            path = info['img_path']
+            key = self.file_ids.get(path) or osp.normpath(osp.abspath(path))
+            splits.setdefault(key, {}).setdefault(split, path)
+        shared = [by_split for by_split in splits.values()
+                  if len(by_split) > 1]
+        if not shared:
+            return
+        shown = '; '.join(
+            ', '.join(f'{path!r} in {split}' for split, path in
+                      sorted(by_split.items(), key=_split_order))
+            for by_split in shared[:3])
+        more = f' (and {len(shared) - 3} more)' if len(shared) > 3 else ''
+        print_log(
+            f'{type(self).__name__}: {len(shared)} file(s) of '
+            f'{self.ann_file or self.data_root!r} are in more than one '
+            f'split (the same file, through links or listed twice): '
+            f'{shown}{more}. Keep each file in one split; '
+            'tools/validate_dataset.py also finds copies by content.',
+            logger='current', level=logging.WARNING)
 
     @staticmethod
     def _strata(data_list: List[dict]) -> list:

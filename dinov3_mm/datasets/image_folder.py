@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from ..registry import DATASETS
 from .base import BaseClsDataset, ClassesType
+from .file_listing import FileLister, check_data_root, list_files
 from .split import SPLIT_NAMES, RatiosType
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
@@ -17,18 +18,11 @@ def list_images(folder: str,
                 extensions: Sequence[str]) -> Tuple[List[str], List[str]]:
     """Images under ``folder`` (recursive, sorted) and the other files.
 
-    Hidden files (``.DS_Store``...) are neither images nor reported.
+    Hidden files (``.DS_Store``...) are neither images nor reported. Links
+    are followed, each real folder and file is listed once and what is
+    skipped is logged (see :mod:`dinov3_mm.datasets.file_listing`).
     """
-    exts = tuple(e.lower() for e in extensions)
-    images, others = [], []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in sorted(files):
-            if name.startswith('.'):
-                continue
-            path = osp.join(root, name)
-            (images if name.lower().endswith(exts) else others).append(path)
-    return images, others
+    return list_files(folder, extensions, owner='list_images')
 
 
 def _subfolders(folder: str) -> List[str]:
@@ -65,6 +59,13 @@ class ImageFolderDataset(BaseClsDataset):
     split uses the same indices). Files with other extensions are ignored
     and counted in a warning.
 
+    Symbolic links are followed, but inside one split every real folder is
+    entered once and every real file listed once (under the first path in
+    listing order); links looping back (e.g. to data_root) or reaching a
+    folder or file a second time are skipped and reported in a warning. A
+    file present in two split folders (copied as a link) is kept in both and
+    reported in a warning naming the files and splits.
+
     Args:
         data_root (str): The dataset folder.
         split (str, optional): ``'train'``, ``'val'``, ``'test'`` or None.
@@ -86,7 +87,7 @@ class ImageFolderDataset(BaseClsDataset):
     Raises:
         FileNotFoundError: ``data_root`` or the requested split folder is
             missing, or a given class has no folder in layout B.
-        ValueError: A class folder is empty (unless ``skip_empty_classes``),
+        ValueError: ``data_root`` is None or empty; a class folder is empty (unless ``skip_empty_classes``),
             a folder is not in the given ``classes``, or no image is found.
     """
 
@@ -100,6 +101,7 @@ class ImageFolderDataset(BaseClsDataset):
                  extensions: Sequence[str] = IMG_EXTENSIONS,
                  skip_empty_classes: bool = False,
                  **kwargs: Any) -> None:
+        check_data_root('ImageFolderDataset', data_root)
         self.extensions = tuple(extensions)
         self.skip_empty_classes = skip_empty_classes
         self.empty_class_folders: List[str] = []
@@ -113,11 +115,7 @@ class ImageFolderDataset(BaseClsDataset):
             **kwargs)
 
     def _split_folders(self) -> Dict[Optional[str], str]:
-        root = self.data_root
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'ImageFolderDataset: data_root {root!r} is not a folder; '
-                'check the path in the config.')
+        root = check_data_root('ImageFolderDataset', self.data_root)
         if not has_split_folders(root):
             return {None: root}
         if self.split is not None and not osp.isdir(osp.join(root,
@@ -133,12 +131,21 @@ class ImageFolderDataset(BaseClsDataset):
     def _scan(self) -> Dict[Tuple[Optional[str], str], List[str]]:
         """Images of every ``(split, class folder)``."""
         found, ignored = {}, []
-        for split, folder in self._split_folders().items():
-            for name in _subfolders(folder):
-                images, others = list_images(osp.join(folder, name),
-                                             self.extensions)
+        split_folders = self._split_folders()
+        self.file_ids = {}
+        for split, folder in split_folders.items():
+            names = _subfolders(folder)
+            class_folders = [osp.join(folder, name) for name in names]
+            lister = FileLister(
+                'ImageFolderDataset',
+                reserved=[self.data_root, *split_folders.values(),
+                          *class_folders])
+            for name, class_folder in zip(names, class_folders):
+                images, others = lister.list(class_folder, self.extensions)
                 found[(split, name)] = images
                 ignored += others
+            lister.report()
+            self.file_ids.update(lister.file_ids)
         if ignored:
             print_log(
                 f'ImageFolderDataset: ignored {len(ignored)} file(s) in '

@@ -1,6 +1,5 @@
 """Semantic segmentation dataset of paired image / mask folders."""
 import logging
-import os
 import os.path as osp
 from typing import Any, List, Optional, Sequence
 
@@ -10,6 +9,7 @@ from mmengine.logging import print_log
 
 from ..registry import DATASETS, TRANSFORMS
 from .base import read_classes
+from .file_listing import check_data_root, list_files
 
 
 def default_palette(num_classes: int, seed: int = 0) -> List[List[int]]:
@@ -25,16 +25,16 @@ def default_palette(num_classes: int, seed: int = 0) -> List[List[int]]:
     return palette[:num_classes]
 
 
-def _list_files(folder: str, suffix: str) -> dict:
-    """``{stem: path}`` of the files under ``folder`` ending in ``suffix``."""
-    found = {}
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            if name.lower().endswith(suffix.lower()):
-                path = osp.join(dirpath, name)
-                stem = osp.relpath(path, folder)[:-len(suffix)]
-                found[stem] = path
-    return found
+def _list_files(folder: str, suffix: str, owner: str = 'SegFolderDataset',
+                reserved: Sequence[str] = ()) -> dict:
+    """``{stem: path}`` of the files under ``folder`` ending in ``suffix``.
+
+    The stem is the path relative to ``folder`` without the suffix. Links
+    are followed once, each real file is listed once and skipped entries
+    are reported (see :mod:`dinov3_mm.datasets.file_listing`).
+    """
+    paths, _ = list_files(folder, (suffix, ), owner=owner, reserved=reserved)
+    return {osp.relpath(path, folder)[:-len(suffix)]: path for path in paths}
 
 
 def classes_and_palette(owner: str, classes, palette, metainfo: dict):
@@ -102,10 +102,16 @@ class SegFolderDataset(BaseDataset):
         pipeline (list): Transforms (dicts built from the dinov3_mm
             registry).
 
+    Folders are listed recursively; symbolic links are followed, but each
+    real folder and file is listed once and skipped loops or duplicates are
+    reported in a warning. Hidden files and folders are left out.
+
     Raises:
-        FileNotFoundError: a folder is missing, or an image has no mask
-            (the message names the image and the expected mask path).
-        ValueError: no image found, or no classes given.
+        FileNotFoundError: ``data_root`` or a folder is missing, or an image
+            has no mask (the message names the image and the expected mask
+            path).
+        ValueError: ``data_root`` is None, no image found, or no classes
+            given.
     """
 
     METAINFO: dict = dict(classes=None, palette=None)
@@ -124,6 +130,7 @@ class SegFolderDataset(BaseDataset):
                  metainfo: Optional[dict] = None,
                  pipeline: Sequence = (),
                  **kwargs: Any) -> None:
+        check_data_root(type(self).__name__, data_root, required=False)
         metainfo = dict(metainfo or {})
         names, palette = classes_and_palette('SegFolderDataset', classes,
                                              palette, metainfo)
@@ -150,6 +157,8 @@ class SegFolderDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         """Pair every image with its mask by relative stem."""
+        owner = type(self).__name__
+        check_data_root(owner, self.data_root, required=False)
         img_dir, ann_dir = self._folder(self.img_dir), self._folder(
             self.ann_dir)
         if not osp.isdir(img_dir):
@@ -158,9 +167,10 @@ class SegFolderDataset(BaseDataset):
         if not osp.isdir(ann_dir) and not self.allow_missing_masks:
             raise FileNotFoundError(
                 f'SegFolderDataset: mask folder {ann_dir} does not exist.')
-        images = _list_files(img_dir, self.img_suffix)
-        masks = _list_files(ann_dir, self.seg_map_suffix) if osp.isdir(
-            ann_dir) else {}
+        reserved = [f for f in (self.data_root, img_dir, ann_dir) if f]
+        images = _list_files(img_dir, self.img_suffix, owner, reserved)
+        masks = _list_files(ann_dir, self.seg_map_suffix, owner,
+                            reserved) if osp.isdir(ann_dir) else {}
         if not images:
             raise ValueError(
                 f'SegFolderDataset: no *{self.img_suffix} image in '

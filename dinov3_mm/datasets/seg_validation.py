@@ -29,6 +29,7 @@ SEG_DEFAULT_FAIL_ON = ('unreadable', 'missing_masks', 'orphan_masks',
                        'size_mismatch', 'out_of_range', 'empty_classes',
                        'duplicates')
 _SPLIT_ORDER = ('train', 'val', 'test')
+OWNER = 'validate_seg_dataset'
 
 SegSource = Union[str, Tuple[str, str], Dict[str, Tuple[str, str]]]
 
@@ -293,9 +294,10 @@ def validate_seg_dataset(source: SegSource,
     issues: Dict[str, List[Tuple[str, str]]] = {c: [] for c in SEG_CHECKS}
     pairs, image_samples, split_stats = [], [], {}
     for split, split_img, split_ann in layout:
-        images = (_list_files(split_img, img_suffix)
+        reserved = (split_img, split_ann)
+        images = (_list_files(split_img, img_suffix, OWNER, reserved)
                   if osp.isdir(split_img) else {})
-        masks = (_list_files(split_ann, seg_map_suffix)
+        masks = (_list_files(split_ann, seg_map_suffix, OWNER, reserved)
                  if osp.isdir(split_ann) else {})
         split_stats[split] = dict(images=len(images), masks=len(masks),
                                   pairs=0, pixels=0, ignored=0)

@@ -1,27 +1,15 @@
 """Folders of unlabeled images, for self-supervised (DINO) pretraining."""
 import logging
 import os
-import os.path as osp
 from typing import Any, List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ..registry import DATASETS, TRANSFORMS
-from .image_folder import IMG_EXTENSIONS, list_images
+from .file_listing import check_data_root, list_files
+from .image_folder import IMG_EXTENSIONS
 from .transforms.loading import LoadImage
-
-
-def _list_top_level(folder: str, extensions: Sequence[str]) -> tuple:
-    """Images directly in ``folder`` (sorted) and the other files."""
-    exts = tuple(e.lower() for e in extensions)
-    images, others = [], []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith('.') or not entry.is_file():
-            continue
-        (images if entry.name.lower().endswith(exts) else others).append(
-            entry.path)
-    return images, others
 
 
 @DATASETS.register_module()
@@ -32,7 +20,10 @@ class UnlabeledImageDataset(BaseDataset):
     acquisition site or date) and sorted; extensions are compared
     case-insensitively (``.PNG``, ``.Tif``...) and hidden files and folders
     (``.DS_Store``, ``.cache/``) are skipped. Files with other extensions are
-    ignored and counted in one warning. Each data info is
+    ignored and counted in one warning. Symbolic links are followed, but
+    each real folder is entered once and each real file listed once (under
+    the first path in listing order); skipped loops and duplicates are
+    reported in a warning. Each data info is
     ``dict(img_path=...)``; the pipeline typically is ``[LoadImage,
     DINOMultiCrop, PackMultiCropInputs]``.
 
@@ -67,6 +58,7 @@ class UnlabeledImageDataset(BaseDataset):
             (``indices``, ``lazy_init``, ``serialize_data``...).
 
     Raises:
+        ValueError: ``data_root`` is None or empty.
         FileNotFoundError: ``data_root`` is not a folder.
         ValueError: No image with an accepted extension under ``data_root``.
     """
@@ -81,6 +73,7 @@ class UnlabeledImageDataset(BaseDataset):
                  skip_unreadable: bool = False,
                  max_refetch: int = 1000,
                  **kwargs: Any) -> None:
+        check_data_root('UnlabeledImageDataset', data_root)
         if isinstance(extensions, str):
             extensions = (extensions, )
         self.extensions = tuple(e if e.startswith('.') else f'.{e}'
@@ -98,22 +91,17 @@ class UnlabeledImageDataset(BaseDataset):
         pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t
                     for t in pipeline]
         super().__init__(
-            data_root=os.fspath(data_root) if data_root is not None else '',
+            data_root=os.fspath(data_root),
             pipeline=pipeline,
             max_refetch=max_refetch,
             **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """``dict(img_path=...)`` for every image under ``data_root``."""
-        root = self.data_root
-        if not root or not osp.isdir(root):
-            raise FileNotFoundError(
-                f'UnlabeledImageDataset: data_root {root!r} is not a folder; '
-                'check the path in the config.')
-        if self.recursive:
-            images, others = list_images(root, self.extensions)
-        else:
-            images, others = _list_top_level(root, self.extensions)
+        root = check_data_root('UnlabeledImageDataset', self.data_root)
+        images, others = list_files(root, self.extensions,
+                                    owner='UnlabeledImageDataset',
+                                    recursive=self.recursive)
         self.ignored_files = others
         if others:
             print_log(

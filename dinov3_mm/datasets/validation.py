@@ -157,16 +157,20 @@ def _inspect(path: str) -> Dict[str, Any]:
                 std=float(std[0, 0]))
 
 
-def _load_sources(source: Any) -> List[Tuple[Any, str]]:
+def _load_sources(source: Any,
+                  allow_outside: bool = False) -> List[Tuple[Any, str]]:
     from .annotation_file import AnnotationFileDataset
     from .image_folder import ImageFolderDataset
     if isinstance(source, (list, tuple)):
-        return [item for s in source for item in _load_sources(s)]
+        return [item for s in source
+                for item in _load_sources(s, allow_outside)]
     if isinstance(source, str):
         if osp.isdir(source):
             dataset = ImageFolderDataset(source, skip_empty_classes=True)
         else:
-            dataset = AnnotationFileDataset(source, check_files=False)
+            dataset = AnnotationFileDataset(
+                source, check_files=False,
+                allow_paths_outside_root=allow_outside)
         return [(dataset, source)]
     return [(source, type(source).__name__)]
 
@@ -238,6 +242,7 @@ def _image_issues(samples, stats, rules: ValidationRules) -> dict:
 
 def validate_dataset(source: Union[str, Any, Sequence[Any]],
                      rules: Optional[ValidationRules] = None,
+                     allow_paths_outside_root: bool = False,
                      **rule_overrides: Any) -> Report:
     """Check a dataset and report what is wrong with it.
 
@@ -248,6 +253,9 @@ def validate_dataset(source: Union[str, Any, Sequence[Any]],
             or a list of these (e.g. the train and val datasets).
         rules (ValidationRules, optional): Thresholds and failing checks.
             Defaults to ``ValidationRules()``.
+        allow_paths_outside_root (bool): Accept annotation-file paths that
+            leave the file's folder (see :class:`AnnotationFileDataset`).
+            Defaults to False.
         **rule_overrides: Fields of :class:`ValidationRules` to override.
 
     Returns:
@@ -260,7 +268,7 @@ def validate_dataset(source: Union[str, Any, Sequence[Any]],
     rules = rules or ValidationRules()
     if rule_overrides:
         rules = ValidationRules(**{**asdict(rules), **rule_overrides})
-    loaded = _load_sources(source)
+    loaded = _load_sources(source, allow_paths_outside_root)
     classes = tuple(loaded[0][0].metainfo['classes'])
     samples, empty_folders = [], []
     for dataset, _ in loaded:

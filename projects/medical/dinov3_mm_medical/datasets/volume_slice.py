@@ -8,6 +8,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from dinov3_mm.datasets.file_listing import check_data_root
 from dinov3_mm.datasets.seg_folder import classes_and_palette
 from dinov3_mm.registry import DATASETS, TRANSFORMS
 
@@ -72,9 +73,9 @@ class VolumeSliceDataset(BaseDataset):
             registry).
 
     Raises:
-        FileNotFoundError: missing folder or mask (names the folder and the
-            expected layout).
-        ValueError: no volume found, mask shape / affine not matching its
+        FileNotFoundError: missing ``data_root``, folder or mask (names the
+            folder and the expected layout).
+        ValueError: ``data_root`` is None, no volume found, mask shape / affine not matching its
             image (names both files), mask values outside the classes,
             bad arguments.
     """
@@ -100,6 +101,7 @@ class VolumeSliceDataset(BaseDataset):
                  metainfo: Optional[dict] = None,
                  pipeline: Sequence = (),
                  **kwargs: Any) -> None:
+        check_data_root('VolumeSliceDataset', data_root, required=False)
         metainfo = dict(metainfo or {})
         names, palette = classes_and_palette('VolumeSliceDataset', classes,
                                              palette, metainfo)
@@ -160,6 +162,8 @@ class VolumeSliceDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         """Check every pair, list its slices and sample the empty ones."""
+        check_data_root('VolumeSliceDataset', self.data_root,
+                        required=False)
         img_dir = self._folder(self.img_dir)
         ann_dir = self._folder(self.ann_dir)
         pairs = pair_volumes(img_dir, ann_dir, self.img_suffix,
