@@ -49,9 +49,18 @@ class DINOv3Registry(Registry):
             load_plugins()
 
     def build(self, cfg, *args, **kwargs):
-        """Build ``cfg``; an unknown ``type`` lists the closest known names."""
+        """Build ``cfg``; errors name the type.
+
+        An unknown ``type`` lists the closest known names; a ``TypeError`` of
+        the constructor (an unknown argument, a value of the wrong type) is
+        raised again with the ``type`` in front.
+        """
         try:
             return super().build(cfg, *args, **kwargs)
+        except TypeError as exc:
+            if getattr(exc, 'dinov3_mm_type', None) is not None:
+                raise  # an inner build already named its type
+            raise _named_type_error(exc, cfg) from exc
         except KeyError as exc:
             message = str(exc.args[0]) if exc.args else ''
             wanted = cfg.get('type') if hasattr(cfg, 'get') else None
@@ -71,6 +80,17 @@ class DINOv3Registry(Registry):
             names.update(node._module_dict)
             node = node.parent
         return names
+
+
+def _named_type_error(exc: TypeError, cfg) -> TypeError:
+    """``exc`` with the config's ``type`` in front."""
+    wanted = cfg.get('type') if hasattr(cfg, 'get') else None
+    name = wanted if isinstance(wanted, str) else getattr(
+        wanted, '__name__', 'the component')
+    error = TypeError(f'{name}: {exc} (check the arguments given to {name} '
+                      'in the config)')
+    error.dinov3_mm_type = name
+    return error
 
 
 def _node(name: str, parent: Registry, package: str) -> DINOv3Registry:

@@ -141,3 +141,46 @@ def test_custom_imports_in_config(tmp_path, monkeypatch):
     model = MODELS.build(cfg.model)
     assert model.fc.in_features == 3
     assert type(model).__module__ == module
+
+
+def test_constructor_type_error_names_the_type():
+    name = _unique('ArgProbe')
+
+    class Probe(nn.Module):
+
+        def __init__(self, width=1):
+            super().__init__()
+
+    MODELS.register_module(name=name, module=Probe)
+    with pytest.raises(TypeError) as info:
+        MODELS.build(dict(type=name, widht=2))
+    message = str(info.value)
+    assert message.startswith(f'{name}: ')
+    assert "unexpected keyword argument 'widht'" in message
+    assert f'check the arguments given to {name} in the config' in message
+
+
+def test_nested_type_error_names_the_inner_type_once():
+    outer_name, inner_name = _unique('OuterArgProbe'), _unique('InnerArgProbe')
+
+    class Inner(nn.Module):
+
+        def __init__(self, lr=0.1):
+            super().__init__()
+            if lr < 0:  # a str raises TypeError here, as torch optimizers do
+                raise ValueError('negative')
+
+    class Outer(nn.Module):
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = MODELS.build(inner)
+
+    MODELS.register_module(name=inner_name, module=Inner)
+    MODELS.register_module(name=outer_name, module=Outer)
+    with pytest.raises(TypeError) as info:
+        MODELS.build(dict(type=outer_name, inner=dict(type=inner_name,
+                                                      lr='fast')))
+    message = str(info.value)
+    assert message.startswith(f'{inner_name}: ')
+    assert outer_name not in message

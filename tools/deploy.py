@@ -12,7 +12,7 @@ Triton model repositories: ``triton/`` (``onnxruntime_onnx`` backend) and
 import argparse
 import sys
 
-from mmengine.config import DictAction
+from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm.deploy.deployment import deploy
 from dinov3_mm.deploy.export import ExportError, ParityError
@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='image files or folders for the parity check (default: the '
         "config's test set)")
     parser.add_argument('--num-parity-images', type=int, default=8)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
     return parser.parse_args(argv)
 

@@ -11,12 +11,15 @@ Examples::
 """
 import argparse
 import os
+import sys
 
 # Imported first: registers the dinov3_mm registries and lets torch's
 # weights_only loader read mmengine checkpoints (resume).
 import dinov3_mm  # noqa: F401
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
+from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine.config_check import ConfigError, check_data_roots
 from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
                                          build_runner, enable_amp,
                                          finish_distributed)
@@ -45,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries, e.g. '
         'train_cfg.max_epochs=5 optim_wrapper.optimizer.lr=1e-4')
     parser.add_argument(
@@ -73,7 +76,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        cfg = merge_args(Config.fromfile(args.config), args)
+        check_data_roots(cfg, args.config, mode='train')
+    except ConfigError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        sys.exit(2)
     build_runner(cfg).train()
     finish_distributed()
 

@@ -8,6 +8,7 @@ import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
+from dinov3_mm.engine.config_check import check_config
 from dinov3_mm.registry import RUNNERS
 
 
@@ -15,16 +16,24 @@ def apply_common_options(cfg: Config,
                          config_path: str,
                          cfg_options: Optional[dict] = None,
                          launcher: str = 'none',
-                         work_dir: Optional[str] = None) -> Config:
-    """Options shared by training and testing.
+                         work_dir: Optional[str] = None,
+                         mode: Optional[str] = None) -> Config:
+    """Options shared by training and testing, then the config checks.
 
     Args:
         cfg (Config): The loaded config (changed in place).
-        config_path (str): Its file, for the default work dir.
+        config_path (str): Its file, for the default work dir and messages.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
         work_dir (str, optional): Overrides the config's ``work_dir``; the
             default is ``work_dirs/<config name>``.
+        mode (str, optional): ``'train'``, ``'val'`` or ``'test'``: also
+            check the ``data_root`` of the datasets that mode builds.
+
+    Raises:
+        ConfigError: The merged config has a misspelt top-level key, an
+            unknown argument or a wrongly typed value (see
+            :func:`~dinov3_mm.engine.config_check.check_config`).
     """
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -40,6 +49,7 @@ def apply_common_options(cfg: Config,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
+    check_config(cfg, config_path, mode=mode)
     return cfg
 
 

@@ -23,7 +23,7 @@ import argparse
 import ast
 import sys
 
-from mmengine.config import DictAction
+from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 from dinov3_mm.apis.pca_features import run_pca_features
@@ -68,7 +68,7 @@ def parse_args(argv=None):
     parser.add_argument('--fp32', action='store_true',
                         help='disable bf16 autocast')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='overrides of --config, key=value')
     args = parser.parse_args(argv)
     if args.config and (args.arch or args.weights or args.backbone):

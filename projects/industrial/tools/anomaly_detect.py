@@ -24,7 +24,9 @@ try:
 except ImportError:  # a checkout without `pip install -e projects/industrial`
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import dinov3_mm_industrial  # noqa: F401
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+
+from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm_industrial.anomaly import run_anomaly_detection
 from dinov3_mm_industrial.anomaly.build import (build_detector,
@@ -58,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='skip masks and pixel AUROC')
     parser.add_argument('--no-maps', action='store_true',
                         help='do not write map and overlay PNGs')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. '
                         'model.sigma=2 model.subsample.ratio=0.25')
     return parser.parse_args(argv)

@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
-from mmengine.config import DictAction
+from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 import dinov3_mm_medical.components  # noqa: F401  (registers the plugin)
 from dinov3_mm_medical.inference import run_volume_inference
@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8,
                         help='slices per forward pass (default 8)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
     return parser.parse_args(argv)
 

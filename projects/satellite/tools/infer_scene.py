@@ -14,7 +14,7 @@ import json
 import sys
 
 import dinov3_mm  # noqa: F401  (registries, safe checkpoint loading)
-from mmengine.config import DictAction
+from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm.apis import init_model
 from dinov3_mm_satellite.tiled_inference import BLEND_MODES, infer_scene
@@ -43,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='accept a scene without georeferencing (the '
                         'mask is then a plain TIFF)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='config overrides')
     return parser.parse_args(argv)
 
