@@ -10,12 +10,29 @@ Triton model repositories: ``triton/`` (``onnxruntime_onnx`` backend) and
 ``triton_python/`` (onnxruntime inside the Python backend).
 """
 import argparse
+import math
 import sys
 
 from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm.deploy.deployment import deploy
 from dinov3_mm.deploy.export import ExportError, ParityError
+from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
+                                       DEFAULT_MAX_IMAGE_PIXELS)
+
+
+def _limit(text: str):
+    """A positive whole number (``40000000`` or ``4e7``), or ``none``."""
+    if text.strip().lower() == 'none':
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float('nan')
+    if not (math.isfinite(value) and value >= 1 and value == int(value)):
+        raise argparse.ArgumentTypeError(
+            f'expected a positive whole number or "none", got {text}')
+    return int(value)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +62,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='image files or folders for the parity check (default: the '
         "config's test set)")
     parser.add_argument('--num-parity-images', type=int, default=8)
+    parser.add_argument(
+        '--max-image-pixels', type=_limit, default=DEFAULT_MAX_IMAGE_PIXELS,
+        help='the served preprocessing refuses (HTTP 400 / gRPC '
+        'INVALID_ARGUMENT) images whose header declares more pixels, '
+        'before decoding them; "none": no limit (default: %(default)s)')
+    parser.add_argument(
+        '--max-image-bytes', type=_limit, default=DEFAULT_MAX_IMAGE_BYTES,
+        help='... and encoded images longer than this many bytes; "none": '
+        'no limit (default: %(default)s = 32 MiB)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
     return parser.parse_args(argv)
@@ -62,7 +88,9 @@ def main(argv=None) -> int:
             instance_kind=args.instance_kind,
             parity_images=args.parity_images,
             num_parity_images=args.num_parity_images, name=args.name,
-            topk=args.topk, cfg_options=args.cfg_options)
+            topk=args.topk, cfg_options=args.cfg_options,
+            max_image_pixels=args.max_image_pixels,
+            max_image_bytes=args.max_image_bytes)
     except (ExportError, ParityError, FileNotFoundError, ValueError) as exc:
         print(f'deploy failed: {exc}', file=sys.stderr)
         return 1

@@ -8,10 +8,15 @@ Examples::
         --concurrency 8 --requests 400
 
 Prints one line per image (top-k labels, or mask size and class shares);
-``--benchmark`` prints throughput and p50/p95/p99 latency instead.
+``--benchmark`` prints throughput and p50/p95/p99 latency instead. A
+refused request (e.g. an image above the server's ``--max-image-pixels``:
+HTTP 400 / gRPC INVALID_ARGUMENT) prints ``ERROR`` and the server's reason
+on the line of the image it names, and says so on the lines of the other
+images of that request; the exit code is then 1.
 """
 import argparse
 import json
+import re
 import sys
 
 from dinov3_mm.deploy.client import (batched, benchmark, describe,
@@ -43,6 +48,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _error_lines(names, error: str) -> list:
+    """One ``ERROR`` line per image of a refused request."""
+    found = re.search(r'image (\d+) of the request', error)
+    index = int(found.group(1)) if found else None
+    if index is None or index >= len(names):
+        return [f'{name}\tERROR {error}' for name in names]
+    return [f'{name}\tERROR {error}' if i == index else
+            f'{name}\tERROR not served: {names[index]} in the same request '
+            f'was refused' for i, name in enumerate(names)]
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     paths = list_image_sources(args.inputs)
@@ -62,12 +78,12 @@ def main(argv=None) -> int:
     results = run_requests(args.url, batched(data, args.batch_size), **run)
     failed = 0
     for names, result in zip(path_batches, results):
+        if result['error'] is not None:
+            failed += len(names)
+            print('\n'.join(_error_lines(names, result['error'])))
+            continue
         for i, name in enumerate(names):
-            if result['error'] is not None:
-                failed += 1
-                print(f'{name}\tERROR {result["error"]}')
-            else:
-                print(f'{name}\t{describe(result["outputs"], i)}')
+            print(f'{name}\t{describe(result["outputs"], i)}')
     return 1 if failed else 0
 
 

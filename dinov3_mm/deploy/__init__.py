@@ -2,7 +2,8 @@
 
 - :mod:`.export`: :func:`export_onnx` (LoRA merge, dynamic batch / H-W,
   fp32 / fp16 with overflow-safe nodes / int8), :func:`check_parity`.
-- :mod:`.serving_spec`: the served preprocessing read from a config.
+- :mod:`.serving_spec`: the served preprocessing read from a config, and
+  its size limits.
 - :mod:`.triton_repo`: :func:`write_triton_repository` (ONNX model,
   Python-backend pre/postprocessing, ensemble).
 - :mod:`.deployment`: :func:`deploy`, what ``tools/deploy.py`` runs.
@@ -15,7 +16,7 @@ from .export import (CONTROL_FLOW_OPS, OUTPUT_NAMES, PRECISIONS, TASKS,
                      check_parity, control_flow_nodes, detect_task,
                      export_onnx, fp16_overflow_nodes, preprocess_images,
                      run_onnx, write_parity_report)
-from .serving_spec import serving_spec
+from .serving_spec import serving_limits, serving_spec
 from .triton_repo import model_names, write_triton_repository
 
 __all__ = [
@@ -23,6 +24,6 @@ __all__ = [
     'DeployWrapper', 'ExportError', 'ParityError', 'check_graph',
     'check_parity', 'control_flow_nodes', 'detect_task', 'export_onnx',
     'fp16_overflow_nodes', 'preprocess_images', 'run_onnx',
-    'write_parity_report', 'serving_spec', 'model_names',
+    'write_parity_report', 'serving_limits', 'serving_spec', 'model_names',
     'write_triton_repository'
 ]

@@ -49,7 +49,12 @@ class ImageClient:
 
         Raises:
             tritonclient.utils.InferenceServerException: The server refused
-                the request (e.g. a corrupt image; the message says which).
+                the request. ``status()`` is ``'400'`` (HTTP) or
+                ``'StatusCode.INVALID_ARGUMENT'`` (gRPC) when the request is
+                at fault (unreadable image, above the deployment's
+                ``--max-image-pixels`` / ``--max-image-bytes``; the message
+                names the image's index in the request), 500 / INTERNAL for
+                a server fault.
         """
         data = np.array([[bytes(b)] for b in images], dtype=np.object_)
         inp = self._module.InferInput('IMAGE', list(data.shape), 'BYTES')

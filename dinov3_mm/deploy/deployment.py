@@ -23,10 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
+                                       DEFAULT_MAX_IMAGE_PIXELS)
+
 from .export import (ExportError, ParityError, check_parity, detect_task,
                      export_onnx, preprocess_images, run_onnx)
-from .serving_spec import serving_spec
-from .triton_repo import write_triton_repository
+from .serving_spec import serving_limits, serving_spec
+from .triton_repo import server_args, write_triton_repository
 
 #: Parity tolerances per precision (int8 is reported, never failed).
 TOLERANCES = {
@@ -83,7 +86,11 @@ def _served_preprocessing_diff(paths: Sequence[str], spec: dict,
     served = []
     for path in paths:
         with open(path, 'rb') as f:
-            served.append(preprocess_encoded(f.read(), spec)[0])
+            data = f.read()
+        try:
+            served.append(preprocess_encoded(data, spec)[0])
+        except ValueError as exc:  # e.g. above the served size limits
+            raise ValueError(f'Parity image {path}: {exc}') from exc
     return float(np.abs(np.stack(served) - reference.numpy()).max())
 
 
@@ -148,7 +155,9 @@ def deploy(config,
            extra_sizes: Optional[Sequence[Sequence[int]]] = None,
            name: str = 'dinov3',
            topk: int = 5,
-           cfg_options: Optional[dict] = None) -> dict:
+           cfg_options: Optional[dict] = None,
+           max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+           max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES) -> dict:
     """Export, verify and package a trained model for serving.
 
     Args:
@@ -174,6 +183,12 @@ def deploy(config,
         name (str): Triton ensemble name. Defaults to ``'dinov3'``.
         topk (int): Labels returned by the classification ensemble.
         cfg_options (dict, optional): Config overrides.
+        max_image_pixels (int, optional): The served preprocessing refuses
+            images whose header declares more pixels, before decoding
+            (HTTP 400 / gRPC INVALID_ARGUMENT); None: no limit. Defaults
+            to 40 MP.
+        max_image_bytes (int, optional): ... and encoded images longer than
+            this; None: no limit. Defaults to 32 MiB.
 
     Returns:
         dict: The summary written to ``deploy.json``.
@@ -182,6 +197,8 @@ def deploy(config,
         ExportError: The model or its test pipeline cannot be exported.
         ParityError: onnxruntime disagrees with PyTorch beyond the
             tolerance (the report is written first).
+        ValueError: A limit is not a positive whole number, or a parity
+            image is above a limit.
     """
     from mmengine.config import Config
 
@@ -190,6 +207,7 @@ def deploy(config,
     if unknown:
         raise ValueError(f'--dynamic takes batch and/or hw, got '
                          f'{sorted(unknown)}.')
+    limits = serving_limits(max_image_pixels, max_image_bytes)
     if precision == 'bf16':
         raise ExportError(
             'bf16 ONNX models do not run on onnxruntime\'s CPU kernels here, '
@@ -199,7 +217,7 @@ def deploy(config,
     config_name = config if isinstance(config, str) else 'the config'
     model = init_model(cfg, checkpoint, cfg_options=cfg_options)
     task = detect_task(model) if task in (None, 'auto') else task
-    spec = serving_spec(model, task, config_name=config_name)
+    spec = serving_spec(model, task, config_name=config_name, **limits)
     os.makedirs(work_dir, exist_ok=True)
 
     if parity_images:
@@ -269,16 +287,19 @@ def deploy(config,
             + '; '.join(failures), summary)
 
     num_outputs = _num_outputs(checks[0], task)
+    repo_batch = max_batch_size if dynamic_batch else 1
     repos = {}
     for folder, backend in (('triton', 'onnxruntime'),
                             ('triton_python', 'python')):
         repo = osp.join(work_dir, folder)
         write_triton_repository(
             repo, onnx_path, spec, num_outputs, name=name, backend=backend,
-            max_batch_size=max_batch_size if dynamic_batch else 1,
-            instance_kind=instance_kind, topk=topk)
+            max_batch_size=repo_batch, instance_kind=instance_kind,
+            topk=topk)
         repos[backend] = osp.abspath(repo)
-    summary.update(repositories=repos, ensemble=name, spec=spec)
+    summary.update(repositories=repos, ensemble=name, spec=spec,
+                   limits=limits,
+                   server_args=server_args(limits, repo_batch))
     with open(osp.join(work_dir, 'deploy.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary

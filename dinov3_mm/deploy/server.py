@@ -11,7 +11,13 @@ That build has the Python backend only: serve the ``triton_python``
 repository that ``tools/deploy.py`` writes (onnxruntime inside the Python
 backend); the ``triton`` repository (``platform: "onnxruntime_onnx"``) needs
 a full Triton image such as ``nvcr.io/nvidia/tritonserver``.
+
+A ``tritonserver`` that caps HTTP bodies (``--http-max-input-size``, newer
+than the 2.51 shipped here) gets a cap that lets a full batch of images at
+the repository's byte limit through, so the preprocessing's own limit
+answers oversized images.
 """
+import functools
 import os
 import os.path as osp
 import shutil
@@ -68,6 +74,39 @@ def _backend_dir(root: str, work: str) -> str:
     return osp.join(work, 'backends')
 
 
+@functools.lru_cache(maxsize=4)
+def _help_text(binary: str, libs: str) -> str:
+    try:
+        return subprocess.run(
+            [binary, '--help'], capture_output=True, text=True, timeout=30,
+            env=dict(os.environ, LD_LIBRARY_PATH=libs)).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
+def http_input_args(repository: str, help_text: str,
+                    extra_args: Sequence[str] = ()) -> List[str]:
+    """``--http-max-input-size`` for servers that cap HTTP bodies.
+
+    Args:
+        repository (str): The model repository.
+        help_text (str): ``tritonserver --help``.
+        extra_args (sequence[str]): Options given by the user; one that
+            sets the cap wins.
+
+    Returns:
+        list[str]: The option, or nothing when the server has no cap, the
+        user set it or the repository has no byte limit.
+    """
+    from .triton_repo import repository_http_input_size
+    option = '--http-max-input-size'
+    if option not in help_text or any(
+            a.startswith(option) for a in extra_args):
+        return []
+    size = repository_http_input_size(repository)
+    return [] if size is None else [f'{option}={size}']
+
+
 class TritonServer:
     """``tritonserver`` as a child process on 127.0.0.1.
 
@@ -116,9 +155,10 @@ class TritonServer:
 
     def command(self, backend_dir: str) -> List[str]:
         """The ``tritonserver`` command line."""
-        root, _ = _pytriton_dirs()
+        root, libs = _pytriton_dirs()
+        binary = osp.join(root, 'bin', 'tritonserver')
         cmd = [
-            osp.join(root, 'bin', 'tritonserver'),
+            binary,
             f'--model-repository={self.model_repository}',
             f'--backend-directory={backend_dir}',
             '--http-address=127.0.0.1', f'--http-port={self.http_port}',
@@ -130,6 +170,8 @@ class TritonServer:
                     f'--metrics-port={self.metrics_port}']
         else:
             cmd.append('--allow-metrics=false')
+        cmd += http_input_args(self.model_repository,
+                               _help_text(binary, libs), self.extra_args)
         return cmd + self.extra_args
 
     def _env(self, libs: str) -> dict:

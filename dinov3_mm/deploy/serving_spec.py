@@ -6,13 +6,16 @@ description of the preprocessing (decode, resize/pad, normalise) plus the
 class names and the exported input size.
 :func:`dinov3_mm.utils.image_ops.preprocess_encoded` applies it with the code
 the test pipeline itself runs; the Triton preprocessing model reads the same
-spec from ``preprocess.json``.
+spec from ``preprocess.json``. Its ``limits`` bound what a server decodes
+(:func:`~dinov3_mm.utils.image_ops.check_image_limits`).
 """
 from typing import Optional, Sequence
 
 from torch import nn
 
 from dinov3_mm.apis.inference import is_annotation_loader, transform_type_name
+from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
+                                       DEFAULT_MAX_IMAGE_PIXELS)
 
 from .export import ExportError
 
@@ -73,9 +76,45 @@ def _normalization(preprocessor: nn.Module) -> dict:
                                      False)))
 
 
+def serving_limits(max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+                   max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES
+                   ) -> dict:
+    """The ``limits`` entry of a serving spec, validated.
+
+    Args:
+        max_image_pixels (int, optional): Most pixels (width x height) an
+            image header may declare; None: no limit. Defaults to 40 MP.
+        max_image_bytes (int, optional): Most encoded bytes per image;
+            None: no limit. Defaults to 32 MiB.
+
+    Raises:
+        ValueError: A limit is not a positive whole number.
+    """
+    limits = dict(max_image_pixels=max_image_pixels,
+                  max_image_bytes=max_image_bytes)
+    for key, value in limits.items():
+        if value is not None and not _positive_whole(value):
+            raise ValueError(f'--{key.replace("_", "-")} must be a positive '
+                             f'whole number (or None for no limit), got '
+                             f'{value}.')
+        limits[key] = None if value is None else int(value)
+    return limits
+
+
+def _positive_whole(value) -> bool:
+    try:
+        return (not isinstance(value, bool) and value >= 1
+                and int(value) == value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def serving_spec(model: nn.Module, task: str,
                  classes: Optional[Sequence[str]] = None,
-                 config_name: str = 'the config') -> dict:
+                 config_name: str = 'the config',
+                 max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+                 max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES
+                 ) -> dict:
     """Everything a server needs besides the ONNX file.
 
     Args:
@@ -86,15 +125,20 @@ def serving_spec(model: nn.Module, task: str,
         classes (sequence[str], optional): Class names; default: the
             model's ``dataset_meta``.
         config_name (str): Named in error messages.
+        max_image_pixels (int, optional): See :func:`serving_limits`.
+        max_image_bytes (int, optional): See :func:`serving_limits`.
 
     Returns:
         dict: ``task``, ``input_size`` ``[h, w]``, ``decode``, ``resize``,
-        ``normalize``, ``classes``, ``threshold``.
+        ``normalize``, ``classes``, ``threshold``, ``limits``
+        (``max_image_pixels``, ``max_image_bytes``).
 
     Raises:
         ExportError: The test pipeline holds a transform the server cannot
             reproduce, or no fixed-size resize.
+        ValueError: A limit is not a positive whole number.
     """
+    limits = serving_limits(max_image_pixels, max_image_bytes)
     pipeline = model.cfg.test_dataloader.dataset.pipeline
     spec = _pipeline_steps(pipeline, config_name)
     spec['normalize'] = _normalization(model.data_preprocessor)
@@ -108,5 +152,6 @@ def serving_spec(model: nn.Module, task: str,
         classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     spec.update(task=task, input_size=list(spec['resize']['size']),
                 classes=[str(c) for c in classes] if classes else None,
-                threshold=float(getattr(model, 'threshold', 0.5)))
+                threshold=float(getattr(model, 'threshold', 0.5)),
+                limits=limits)
     return spec

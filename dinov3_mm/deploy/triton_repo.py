@@ -13,12 +13,23 @@ Layout written by :func:`write_triton_repository` (``NAME`` defaults to
 A client sends encoded image files to ``NAME`` (input ``IMAGE``, BYTES,
 shape ``[batch, 1]``). Every model batches (``max_batch_size``); the ONNX
 model has dynamic batching with preferred sizes and a queue delay.
+
+The preprocessing refuses images above the spec's ``limits`` with
+INVALID_ARG. Triton releases of 2025 on also cap HTTP bodies
+(``--http-max-input-size``, 64 MiB by default), which would refuse a full
+batch of images below the byte limit first: :func:`server_args` gives the
+option that keeps the limit in charge (the launcher adds it when its
+``tritonserver`` knows it; 2.51, the release in ``nvidia-pytriton`` and in
+the serving image, has no cap).
 """
 import json
 import os
 import os.path as osp
+import re
 import shutil
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from dinov3_mm.utils.image_ops import DEFAULT_MAX_IMAGE_BYTES
 
 from .export import OUTPUT_NAMES
 
@@ -30,6 +41,53 @@ INSTANCE_KINDS = {'cpu': 'KIND_CPU', 'gpu': 'KIND_GPU'}
 
 # (name, Triton data type, dims) per tensor
 Tensor = Tuple[str, str, Sequence[int]]
+#: Room in an HTTP body for the JSON header and per-image length prefixes.
+HTTP_OVERHEAD_BYTES = 1 << 20
+
+
+def http_max_input_size(max_image_bytes: Optional[int],
+                        max_batch_size: int) -> Optional[int]:
+    """The HTTP body a full batch of images at the byte limit needs.
+
+    Returns None without a byte limit (nothing to size the body by).
+    """
+    if max_image_bytes is None:
+        return None
+    return max_batch_size * (max_image_bytes + 4) + HTTP_OVERHEAD_BYTES
+
+
+def server_args(limits: dict, max_batch_size: int) -> List[str]:
+    """``tritonserver`` options a repository with these limits needs.
+
+    Only for Triton releases that know ``--http-max-input-size``; earlier
+    ones, such as 2.51 (24.10) of ``nvidia-pytriton`` and the serving image,
+    do not cap HTTP bodies and refuse the option.
+    """
+    size = http_max_input_size(limits.get('max_image_bytes'),
+                               max_batch_size)
+    return [] if size is None else [f'--http-max-input-size={size}']
+
+
+def repository_http_input_size(repo: str) -> Optional[int]:
+    """The largest :func:`http_max_input_size` of a repository's
+    preprocessing models (from ``preprocess.json`` and ``config.pbtxt``);
+    None if none has a byte limit."""
+    sizes = []
+    for name in sorted(os.listdir(repo)):
+        spec_path = osp.join(repo, name, '1', 'preprocess.json')
+        config_path = osp.join(repo, name, 'config.pbtxt')
+        if not (osp.isfile(spec_path) and osp.isfile(config_path)):
+            continue
+        with open(spec_path) as f:
+            limits = json.load(f).get('limits') or {}
+        with open(config_path) as f:
+            batch = re.search(r'max_batch_size:\s*(\d+)', f.read())
+        size = http_max_input_size(limits.get('max_image_bytes',
+                                              DEFAULT_MAX_IMAGE_BYTES),
+                                   max(1, int(batch.group(1)) if batch else 1))
+        if size is not None:
+            sizes.append(size)
+    return max(sizes) if sizes else None
 
 
 def model_names(name: str = 'dinov3') -> Dict[str, str]:
@@ -247,7 +305,9 @@ def write_triton_repository(repo: str,
     final = ensemble_outputs(task, num_outputs, topk)
     if task != 'features':
         post_spec = dict(task=task, topk=topk, threshold=spec['threshold'],
-                         classes=_class_list(spec, num_outputs))
+                         classes=_class_list(spec, num_outputs),
+                         max_image_pixels=(spec.get('limits') or {}).get(
+                             'max_image_pixels'))
         _python_model(folders['postprocess'], 'postprocess.py',
                       {'postprocess.json': post_spec})
         post_inputs = ([('PROBS', 'TYPE_FP32', (num_outputs, ))]

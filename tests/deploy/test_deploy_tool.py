@@ -26,7 +26,8 @@ def test_cli_writes_verified_model_and_both_repositories(
     proc = run_python(args=[
         repo_root / 'tools/deploy.py', cls_checkpoint['config'],
         cls_checkpoint['checkpoint'], '--work-dir', out, '--max-batch-size',
-        '4', '--instance-kind', 'gpu', '--topk', '2'
+        '4', '--instance-kind', 'gpu', '--topk', '2', '--max-image-pixels',
+        '4e6', '--max-image-bytes', '1048576'
     ])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'parity passed' in proc.stdout
@@ -69,16 +70,24 @@ def test_cli_writes_verified_model_and_both_repositories(
     assert spec['resize']['size'] == [32, 32]
     assert spec['normalize']['mean'] == pytest.approx(
         [123.675, 116.28, 103.53])
+    limits = dict(max_image_pixels=4_000_000, max_image_bytes=1 << 20)
+    assert spec['limits'] == limits
     post = json.load(open(out / 'triton/dinov3_postprocess/1/'
                           'postprocess.json'))
     assert post['classes'] == ['circle', 'square', 'triangle']
+    assert post['max_image_pixels'] == 4_000_000
     # the Python-backend variant runs the same ONNX file
     variant = _model_config(out / 'triton_python/dinov3_model/config.pbtxt')
     assert variant.backend == 'python' and not variant.platform
     assert osp.isfile(out / 'triton_python/dinov3_model/1/model.py')
     assert (open(out / 'triton_python/dinov3_model/1/model.onnx', 'rb').read()
             == open(onnx_file, 'rb').read())
-    assert json.load(open(out / 'deploy.json'))['ensemble'] == 'dinov3'
+    summary = json.load(open(out / 'deploy.json'))
+    assert summary['ensemble'] == 'dinov3'
+    assert summary['limits'] == summary['spec']['limits'] == limits
+    # a Triton that caps HTTP bodies must let 4 images of 1 MiB through
+    assert summary['server_args'] == [
+        f'--http-max-input-size={4 * ((1 << 20) + 4) + (1 << 20)}']
 
 
 def test_int8_reports_accuracy_drop(cls_checkpoint, tmp_path):

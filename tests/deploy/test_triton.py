@@ -102,6 +102,38 @@ def test_segmentation_mask_matches_pytorch(seg_server, seg_checkpoint,
     client.close()
 
 
+def test_segmentation_request_of_mixed_sizes_is_400(seg_server,
+                                                   seg_checkpoint):
+    wide, tall = read_files(seg_checkpoint['odd_images'])  # 70x40, 36x60
+    client = ImageClient(seg_server.grpc_url, 'grpc')
+    with pytest.raises(InferenceServerException) as info:
+        client.infer([wide, tall])
+    assert info.value.status() == 'StatusCode.INVALID_ARGUMENT'
+    assert info.value.message().endswith(
+        'preprocess: image 1 of the request is 36x60 but image 0 is 70x40: '
+        'one request returns one mask array, so send images of different '
+        'sizes in separate requests')
+    assert client.infer([wide, wide])['MASK'].shape == (2, 40, 70)
+    client.close()
+    # straight to the postprocessing: a META it cannot apply is refused
+    num_classes = len(seg_checkpoint['classes'])
+    http = httpclient.InferenceServerClient(seg_server.http_url)
+    for meta, message in (([40, 70, 20, 20, 0, 0], 'does not fit 32x32'),
+                          ([10**5, 10**5, 0, 0, 0, 0],
+                           r'image is 100000x100000 = 10000\.0 MP, above the '
+                           r'40\.0 MP limit \(--max-image-pixels\)')):
+        logits = httpclient.InferInput('LOGITS', [1, num_classes, 32, 32],
+                                       'FP32')
+        logits.set_data_from_numpy(
+            np.zeros((1, num_classes, 32, 32), np.float32))
+        meta_in = httpclient.InferInput('META', [1, 6], 'INT32')
+        meta_in.set_data_from_numpy(np.array([meta], np.int32))
+        with pytest.raises(InferenceServerException, match=message) as info:
+            http.infer('dinov3_postprocess', [logits, meta_in])
+        assert info.value.status() == '400'
+    http.close()
+
+
 def test_load_8_clients_50_requests_each(cls_server, cls_checkpoint):
     files = _cls_images(cls_checkpoint)
     data = read_files(files)
@@ -145,16 +177,22 @@ def test_malformed_requests_fail_alone(cls_server, cls_checkpoint):
          np.array([[image, image]], dtype=object), 'shape'),
         # corrupt image bytes
         (httpclient, http, 'IMAGE', [1, 1], 'BYTES',
-         np.array([[image[:40]]], dtype=object), 'Cannot read image'),
-        (grpcclient, grpc, 'IMAGE', [1, 1], 'BYTES',
-         np.array([[b'not an image']], dtype=object), 'Cannot read image'),
+         np.array([[image[:40]]], dtype=object),
+         r'image 0 of the request: Cannot read image \(40 encoded bytes\)'),
+        (grpcclient, grpc, 'IMAGE', [2, 1], 'BYTES',
+         np.array([[image], [b'not an image']], dtype=object),
+         r'image 1 of the request: Cannot read image \(12 encoded bytes\): '
+         r'not an image format Pillow can read$'),
         # empty bytes
         (httpclient, http, 'IMAGE', [1, 1], 'BYTES',
          np.array([[b'']], dtype=object), 'empty image data'),
     ]
     for module, client, name, shape, dtype, data, message in bad:
-        with pytest.raises(InferenceServerException, match=message):
+        with pytest.raises(InferenceServerException, match=message) as info:
             send(module, client, name, shape, dtype, data)
+        # the client's fault: HTTP 400 / gRPC INVALID_ARGUMENT, not 500
+        assert info.value.status() in ('400', 'StatusCode.INVALID_ARGUMENT')
+        assert "b'" not in info.value.message()
         assert _good(cls_server, image)  # the server keeps serving
     # an empty HTTP body
     request = urllib.request.Request(
@@ -162,13 +200,14 @@ def test_malformed_requests_fail_alone(cls_server, cls_checkpoint):
         method='POST', headers={'Content-Type': 'application/json'})
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
-    assert info.value.code in (400, 500)  # Triton says 500 for no JSON
+    assert info.value.code == 400
     assert b'"error"' in info.value.read()
     # a wrong shape straight to the ONNX model
     inp = httpclient.InferInput('input', [1, 3, 16, 16], 'FP32')
     inp.set_data_from_numpy(np.zeros((1, 3, 16, 16), np.float32))
-    with pytest.raises(InferenceServerException, match='input'):
+    with pytest.raises(InferenceServerException, match='input') as info:
         http.infer('dinov3_model', [inp])
+    assert info.value.status() == '400'
     assert _good(cls_server, image)
     assert cls_server.is_running()
     http.close()

@@ -6,6 +6,12 @@ hands over in one call are concatenated into one onnxruntime run and split
 again. ``model.onnx`` lies next to this file; the model config's
 ``parameters`` may set ``intra_op_threads``, ``allow_spinning`` (default
 ``'0'``) and ``providers``.
+
+Triton checks the data type and shape of ``input`` against the model config
+before this model sees a request; what onnxruntime still refuses as an
+invalid argument (e.g. a size the graph cannot take with dynamic H/W) is
+answered with INVALID_ARG (HTTP 400, gRPC INVALID_ARGUMENT), any other
+failure with INTERNAL.
 """
 import json
 import os
@@ -13,6 +19,11 @@ import os
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+try:
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+except ImportError:  # onnxruntime moved its exception classes
+    InvalidArgument = ()
 
 
 def _parameter(config: dict, key: str, default: str) -> str:
@@ -53,9 +64,14 @@ class TritonPythonModel:
             outputs = self.session.run(
                 self.output_names,
                 {self.input_name: np.concatenate(batches).astype(np.float32)})
+        except InvalidArgument as exc:
+            return [_error(f'onnxruntime refused the input: {exc}',
+                           pb_utils.TritonError.INVALID_ARG)
+                    for _ in requests]
         except Exception as exc:
-            error = pb_utils.TritonError(f'onnxruntime: {exc}')
-            return [pb_utils.InferenceResponse(error=error) for _ in requests]
+            return [_error(f'onnxruntime failed: {exc}',
+                           pb_utils.TritonError.INTERNAL)
+                    for _ in requests]
         responses, start = [], 0
         for batch in batches:
             stop = start + len(batch)
@@ -65,3 +81,8 @@ class TritonPythonModel:
             ]))
             start = stop
         return responses
+
+
+def _error(message: str, code) -> 'pb_utils.InferenceResponse':
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(f'model: {message}', code))

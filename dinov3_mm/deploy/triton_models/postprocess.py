@@ -8,13 +8,39 @@ Classification: ``PROBS`` (FP32 ``[K]``) -> ``LABELS`` (BYTES ``[k]``),
 Segmentation: ``LOGITS`` (FP32 ``[K, H, W]``) and ``META`` -> ``MASK``
 (UINT8 ``[ori_h, ori_w]``): padding removed, logits resized to the original
 image size, then argmax (or sigmoid > threshold for one class).
+
+A ``META`` this model cannot apply (padding beyond the logits, an original
+size above ``max_image_pixels`` of ``postprocess.json``, images of
+different sizes in one request) is the caller's error: INVALID_ARG (HTTP
+400, gRPC INVALID_ARGUMENT). Other failures are INTERNAL.
 """
 import json
 import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from image_ops import logits_to_mask, restore_logits
+from image_ops import (ImageRejected, check_image_pixels, logits_to_mask,
+                       restore_logits)
+
+
+class ClientError(ValueError):
+    """The request itself is wrong; answered with INVALID_ARG."""
+
+
+def _check_meta(index: int, meta: np.ndarray, hw: tuple,
+                max_pixels) -> None:
+    ori_h, ori_w, top, bottom, left, right = (int(v) for v in meta)
+    h, w = hw
+    if min(top, bottom, left, right) < 0 or top + bottom >= h or \
+            left + right >= w or ori_h < 1 or ori_w < 1:
+        raise ClientError(
+            f'META of image {index} ([ori_h, ori_w, top, bottom, left, '
+            f'right] = {[int(v) for v in meta]}) does not fit {h}x{w} '
+            f'logits; pass the META the preprocess model returned')
+    try:
+        check_image_pixels(ori_w, ori_h, max_pixels)
+    except ImageRejected as exc:
+        raise ClientError(f'META of image {index}: {exc}') from exc
 
 
 class TritonPythonModel:
@@ -44,14 +70,16 @@ class TritonPythonModel:
         logits = pb_utils.get_input_tensor_by_name(request,
                                                    'LOGITS').as_numpy()
         meta = pb_utils.get_input_tensor_by_name(request, 'META').as_numpy()
+        for i, m in enumerate(meta):
+            _check_meta(i, m, logits.shape[-2:],
+                        self.spec.get('max_image_pixels'))
+        if len({(int(m[0]), int(m[1])) for m in meta}) > 1:
+            raise ClientError('images of different sizes in one request; '
+                              'send them in separate requests')
         masks = [
             logits_to_mask(restore_logits(lg, m), self.spec['threshold'])
             for lg, m in zip(logits, meta)
         ]
-        shapes = {m.shape for m in masks}
-        if len(shapes) > 1:
-            raise ValueError('images of different sizes in one request; '
-                             'send them in separate requests')
         return [pb_utils.Tensor('MASK', np.stack(masks))]
 
     def execute(self, requests):
@@ -62,7 +90,16 @@ class TritonPythonModel:
             try:
                 responses.append(
                     pb_utils.InferenceResponse(output_tensors=run(request)))
-            except Exception as exc:
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError(f'postprocess: {exc}')))
+            except ClientError as exc:
+                responses.append(_error(str(exc),
+                                        pb_utils.TritonError.INVALID_ARG))
+            except Exception as exc:  # a server fault
+                responses.append(_error(
+                    f'internal error ({type(exc).__name__}: {exc})',
+                    pb_utils.TritonError.INTERNAL))
         return responses
+
+
+def _error(message: str, code) -> 'pb_utils.InferenceResponse':
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(f'postprocess: {message}', code))
