@@ -28,6 +28,7 @@ from dinov3_mm.apis.inference import (inference_model, init_model, list_images,
                                       write_predictions_csv)
 from dinov3_mm.apis.seg_inference import (inference_segmentor, is_segmentor,
                                           segmentor_meta, write_seg_outputs)
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
 
@@ -59,7 +60,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     paths = list_images(args.source)
-    model = init_model(args.config, args.checkpoint, device=args.device)
+    try:
+        model = init_model(args.config, args.checkpoint, device=args.device)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     if is_segmentor(model):
         out = args.out or DEFAULT_OUT['seg']
         results = inference_segmentor(model, paths,

@@ -16,10 +16,11 @@ import dinov3_mm  # noqa: F401
 from mmengine.config import Config
 
 from dinov3_mm.engine.cli_options import CfgOptionsAction
-from dinov3_mm.engine.config_check import ConfigError, check_data_roots
+from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (add_dump_results,
                                          apply_common_options, build_runner,
                                          finish_distributed)
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line arguments to ``cfg``."""
     apply_common_options(cfg, args.config, args.cfg_options, args.launcher,
-                         args.work_dir)
+                         args.work_dir, mode='test')
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.out is not None:
@@ -67,11 +68,14 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         cfg = merge_args(Config.fromfile(args.config), args)
-        check_data_roots(cfg, args.config, mode='test')
     except ConfigError as exc:
         print(f'error: {exc}', file=sys.stderr)
         sys.exit(2)
-    build_runner(cfg).test()
+    try:
+        build_runner(cfg).test()
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        sys.exit(1)
     finish_distributed()
 
 

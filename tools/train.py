@@ -19,10 +19,11 @@ import dinov3_mm  # noqa: F401
 from mmengine.config import Config
 
 from dinov3_mm.engine.cli_options import CfgOptionsAction
-from dinov3_mm.engine.config_check import ConfigError, check_data_roots
+from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
                                          build_runner, enable_amp,
                                          finish_distributed)
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line arguments to ``cfg``."""
     apply_common_options(cfg, args.config, args.cfg_options, args.launcher,
-                         args.work_dir)
+                         args.work_dir, mode='train')
     apply_resume(cfg, args.resume)
     if args.amp:
         enable_amp(cfg, args.config)
@@ -78,11 +79,14 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         cfg = merge_args(Config.fromfile(args.config), args)
-        check_data_roots(cfg, args.config, mode='train')
     except ConfigError as exc:
         print(f'error: {exc}', file=sys.stderr)
         sys.exit(2)
-    build_runner(cfg).train()
+    try:
+        build_runner(cfg).train()
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        sys.exit(1)
     finish_distributed()
 
 

@@ -3,6 +3,6 @@
 # overlays (SegVisHook) instead of the classification plots.
 _base_ = ['./default_runtime.py']
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2,
+    checkpoint=dict(type='AtomicCheckpointHook', interval=5, max_keep_ckpts=2,
                     save_best='mIoU', rule='greater'))
 custom_hooks = [dict(type='SegVisHook', num_samples=4)]

@@ -106,7 +106,7 @@ optim_wrapper = dict(
     paramwise_cfg=dict(layer_decay_rate=0.75, backbone_lr_mult=0.1,
                        patch_embed_lr_mult=10.0))
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2,
+    checkpoint=dict(type='AtomicCheckpointHook', interval=5, max_keep_ckpts=2,
                     save_best='mIoU', rule='greater'))
 # SegVisHook (the core segmentation overlays) re-reads images as RGB files,
 # which multispectral GeoTIFFs are not; the resolution schedule replaces it.

@@ -29,6 +29,6 @@ param_scheduler = [
          eta_min=1e-5, convert_to_iter_based=True),
 ]
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, save_best='mIoU',
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, save_best='mIoU',
                     rule='greater'))
 custom_hooks = []

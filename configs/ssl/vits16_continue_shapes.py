@@ -77,7 +77,7 @@ _knn_pipeline = [
 _knn_loader = dict(batch_size=32, num_workers=0,
                    sampler=dict(type='DefaultSampler', shuffle=False))
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2,
                     save_best=None))
 custom_hooks = [
     dict(type='DINOTeacherHook', momentum=0.992, final_momentum=1.0,

@@ -9,11 +9,12 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
 
 from dinov3_mm.registry import MODELS
+from dinov3_mm.utils.checkpoint_io import load_weights_only
 from dinov3_mm.utils.quiet_init import init_weights_quietly
+from dinov3_mm.utils.state_dict_loading import load_model_weights
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -23,19 +24,29 @@ ImageInput = Union[str, np.ndarray]
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> nn.Module:
+               cfg_options: Optional[dict] = None,
+               strict: bool = True) -> nn.Module:
     """Build the config's model and load a checkpoint into it.
 
     Args:
         config (str | Config): Config file or object.
-        checkpoint (str, optional): A dinov3_mm / mmengine checkpoint; read
-            with ``weights_only=True``.
+        checkpoint (str, optional): A dinov3_mm / mmengine checkpoint (or a
+            ``.safetensors`` state dict); read with ``weights_only=True``.
         device (str): Device to put the model on. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config.
+        strict (bool): Refuse a checkpoint whose keys or shapes differ from
+            the model's. Defaults to True; False loads what fits and logs
+            the rest.
 
     Returns:
         nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
         (class names from the checkpoint's meta, else the config's test set).
+
+    Raises:
+        FileNotFoundError: The checkpoint does not exist.
+        CheckpointMismatchError: Its keys or shapes do not match the config's
+            model (with ``strict``); the message lists them.
+        CheckpointError: Empty, truncated or unsafe checkpoint file.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
@@ -48,8 +59,13 @@ def init_model(config: Union[str, Config],
     model = MODELS.build(model_cfg)
     meta = {}
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
-        meta = ckpt.get('meta', {}).get('dataset_meta') or {}
+        ckpt = load_weights_only(checkpoint)
+        load_model_weights(
+            model, ckpt, strict=strict, checkpoint_name=str(checkpoint),
+            config_name=cfg.filename or 'the given config',
+            hint='To load only the matching weights on purpose, call '
+            'init_model(..., strict=False).')
+        meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
     else:
         init_weights_quietly(model)
     if 'classes' not in meta:

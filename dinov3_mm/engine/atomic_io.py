@@ -1,39 +1,19 @@
 """Crash-safe local file writes for everything mmengine saves.
 
-mmengine writes checkpoints and ``last_checkpoint`` through its local file
-backend with a plain ``open(path, 'wb')``: a process killed mid-write leaves
-a truncated checkpoint behind. :func:`register_atomic_local_backend` swaps in
-a backend that writes to a temporary file in the same directory, flushes it
-to disk and renames it over the target, so a reader sees either the old file
-or the complete new one.
+mmengine writes checkpoints through its local file backend with a plain
+``open(path, 'wb')``: a process killed mid-write leaves a truncated checkpoint
+behind. :func:`register_atomic_local_backend` swaps in a backend that writes
+through :func:`dinov3_mm.utils.atomic_write.atomic_write_bytes` (temporary
+file in the same directory, fsync, rename), so a reader sees either the old
+file or the complete new one.
 """
-import os
-import os.path as osp
-import tempfile
 from pathlib import Path
 from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mmengine_io
 
-
-def atomic_write_bytes(data: bytes, path: Union[str, Path]) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path = str(path)
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+from dinov3_mm.utils.atomic_write import atomic_write_bytes
 
 
 class AtomicLocalBackend(LocalBackend):

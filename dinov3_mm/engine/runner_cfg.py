@@ -11,6 +11,8 @@ from mmengine.runner import Runner
 from dinov3_mm.engine.config_check import check_config
 from dinov3_mm.registry import RUNNERS
 
+from .runner.strict_runner import StrictRunner
+
 
 def apply_common_options(cfg: Config,
                          config_path: str,
@@ -125,11 +127,13 @@ def prepare_cpu_distributed(cfg: Config) -> Config:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """The config's ``runner_type`` from the registry, else mmengine's Runner."""
+    """The config's ``runner_type`` from the registry, else
+    :class:`~dinov3_mm.engine.runner.StrictRunner` (strict checkpoint
+    loading, careful resuming)."""
     prepare_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return StrictRunner.from_cfg(cfg)
 
 
 def finish_distributed() -> None:

@@ -17,9 +17,7 @@ Blocks that fuse GELU into their first layer go through
 so its adapter runs.
 """
 import copy
-import os
 import os.path as osp
-import tempfile
 from typing import Sequence, Union
 
 import torch
@@ -28,6 +26,9 @@ from mmengine.logging import print_log
 from torch import nn
 
 from dinov3_mm.registry import MODELS
+from dinov3_mm.utils.atomic_write import atomic_write
+from dinov3_mm.utils.checkpoint_io import load_weights_only
+from dinov3_mm.utils.state_dict_loading import load_model_weights
 
 DEFAULT_TARGETS = ('qkv', 'proj', 'fc1', 'fc2', 'w1', 'w2', 'w3', 'pwconv1',
                    'pwconv2')
@@ -165,7 +166,6 @@ def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
     Raises:
         ValueError: The config has no ``lora`` or the checkpoint does not fit.
     """
-    from dinov3_mm.engine.checkpoint_compat import register_safe_globals
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     model_cfg = copy.deepcopy(cfg.model)
     if not model_cfg.get('lora'):
@@ -173,15 +173,11 @@ def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
                          'adapters to merge.')
     model_cfg['backbone'].pop('init_cfg', None)
     model = MODELS.build(model_cfg)
-    register_safe_globals()
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    state_dict = state.get('state_dict', state)
-    result = model.load_state_dict(state_dict, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
-            f'{checkpoint} does not fit the model of {config}: missing '
-            f'{result.missing_keys[:5]}, unexpected '
-            f'{result.unexpected_keys[:5]}.')
+    state = load_weights_only(checkpoint)
+    load_model_weights(model, state, checkpoint_name=checkpoint,
+                       config_name=getattr(cfg, 'filename', None),
+                       hint='Pass the config the checkpoint was trained '
+                       'with.')
     merged = merge_lora(model).state_dict()
     leftover = [k for k in merged if LORA_MARKER in k or '.base_layer.' in k]
     if leftover:
@@ -189,15 +185,5 @@ def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
     meta = dict(state.get('meta') or {}) if isinstance(state, dict) else {}
     meta.update(lora_merged_from=osp.abspath(checkpoint),
                 lora=dict(cfg.model['lora']))
-    directory = osp.dirname(osp.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(dict(meta=meta, state_dict=merged), tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    return out
+    return atomic_write(
+        out, lambda f: torch.save(dict(meta=meta, state_dict=merged), f))

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+import dinov3_mm  # noqa: F401  (torch.load of mmengine checkpoints)
+
 
 def _load(path):
     return torch.load(path, map_location='cpu', weights_only=True)

@@ -1,10 +1,11 @@
 """Hooks registered in the ``dinov3_mm`` scope."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .cls_plot_hook import ClsPlotHook
 from .knn_hook import KNNEvalHook
 from .seg_vis_hook import SegVisHook
 from .ssl_hooks import CollapseMonitorHook, DINOTeacherHook
 
 __all__ = [
-    'ClsPlotHook', 'SegVisHook', 'KNNEvalHook', 'DINOTeacherHook',
-    'CollapseMonitorHook'
+    'AtomicCheckpointHook', 'ClsPlotHook', 'SegVisHook', 'KNNEvalHook',
+    'DINOTeacherHook', 'CollapseMonitorHook'
 ]

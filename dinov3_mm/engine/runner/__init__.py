@@ -3,8 +3,10 @@ from .cached_feature_loops import (CachedFeatureTrainLoop,
                                    CachedFeatureValLoop,
                                    extract_dataloader_features)
 from .resumable_loop import EpochBasedTrainLoop
+from .strict_runner import StrictRunner
 
 __all__ = [
     'CachedFeatureTrainLoop', 'CachedFeatureValLoop',
-    'extract_dataloader_features', 'EpochBasedTrainLoop'
+    'extract_dataloader_features', 'EpochBasedTrainLoop',
+    'StrictRunner'
 ]

@@ -16,22 +16,19 @@ loading a checkpoint never runs code.
 import json
 import os
 import os.path as osp
-import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from dinov3_mm.utils.atomic_write import atomic_write, atomic_write_bytes
+from dinov3_mm.utils.checkpoint_io import CheckpointError, load_weights_only
+
 FORMATS = ('official', 'hf', 'dinov3_mm')
 HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
 _WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'module')
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or does not fit the model."""
 
 
 @dataclass
@@ -89,22 +86,13 @@ def _preview(keys: List[str], n: int = 8) -> str:
 
 def _load_tensor_file(path: str) -> dict:
     """Read a ``.safetensors`` or torch pickle file without running code."""
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        try:
-            return load_file(path, device='cpu')
-        except Exception as exc:
-            raise CheckpointError(
-                f'{path} is not a readable safetensors file: {exc}') from exc
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError,
-            AttributeError, ValueError) as exc:
+        return load_weights_only(path)
+    except CheckpointError as exc:
         raise CheckpointError(
-            f'{path} is not a readable checkpoint (expected an official '
-            f'.pth state dict, a dinov3_mm/mmengine checkpoint, a safetensors '
-            f'file or a Hugging Face model directory). torch.load with '
-            f'weights_only=True said: {str(exc).splitlines()[0]}') from exc
+            f'{exc} (expected an official .pth state dict, a '
+            'dinov3_mm/mmengine checkpoint, a safetensors file or a Hugging '
+            'Face model directory)') from exc
 
 
 def _unwrap(obj, path: str) -> Tuple[Dict[str, Tensor], bool]:
@@ -292,22 +280,6 @@ def _describe(model: nn.Module) -> str:
     return f'{type(model).__name__}(arch={arch!r})'
 
 
-def _atomic_write(path: str, write) -> None:
-    """Write through a temporary file in the same directory, then rename."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=osp.basename(path) + '.', suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_backbone(model: nn.Module, path: str, fmt: str) -> str:
     """Write ``model``'s weights in one of :data:`FORMATS`, atomically.
 
@@ -326,30 +298,25 @@ def save_backbone(model: nn.Module, path: str, fmt: str) -> str:
     state_dict = {k: v.detach().cpu().contiguous()
                   for k, v in model.state_dict().items()}
     if fmt == 'official':
-        _atomic_write(path, lambda tmp: torch.save(state_dict, tmp))
+        atomic_write(path, lambda f: torch.save(state_dict, f))
     elif fmt == 'dinov3_mm':
         ckpt = dict(
             state_dict={f'backbone.{k}': v for k, v in state_dict.items()},
             meta=dict(backbone=type(model).__name__,
                       arch=getattr(model, 'arch_settings', None)))
-        _atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+        atomic_write(path, lambda f: torch.save(ckpt, f))
     else:
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
         os.makedirs(path, exist_ok=True)
         hf_state = model.state_dict_to_hf(state_dict)
         config = model.hf_config()
-        _atomic_write(
-            osp.join(path, 'model.safetensors'),
-            lambda tmp: save_file(hf_state, tmp, metadata={'format': 'pt'}))
-        _atomic_write(
-            osp.join(path, 'config.json'),
-            lambda tmp: _write_json(config, tmp))
+        atomic_write_bytes(
+            safetensors_bytes(hf_state, metadata={'format': 'pt'}),
+            osp.join(path, 'model.safetensors'))
+        atomic_write_bytes(
+            json.dumps(config, indent=2).encode(),
+            osp.join(path, 'config.json'))
     return path
-
-
-def _write_json(obj: dict, path: str) -> None:
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=2)
 
 
 def _backbone_classes() -> Dict[str, type]:

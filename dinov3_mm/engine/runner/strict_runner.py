@@ -1,0 +1,96 @@
+"""mmengine's Runner with strict checkpoint loading and careful resuming."""
+import logging
+from typing import Callable, Optional, Union
+
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from dinov3_mm.registry import RUNNERS
+from dinov3_mm.utils.atomic_write import remove_stale_temp_files
+from dinov3_mm.utils.state_dict_loading import (DEFAULT_REVISE_KEYS,
+                                                load_model_weights)
+
+from .resume_checkpoint import find_resume_checkpoint
+
+
+@RUNNERS.register_module()
+class StrictRunner(Runner):
+    """A Runner that never trains or evaluates on a checkpoint that does not fit.
+
+    Differences from :class:`mmengine.runner.Runner`:
+
+    * ``load_from`` (``tools/test.py CHECKPOINT``, fine-tuning from a
+      checkpoint) and resuming load strictly: a checkpoint whose keys or
+      shapes do not match the config's model is refused with a report of
+      the missing, unexpected and mismatched keys naming the config and the
+      file. Set ``load_strict = False`` in the config to load only what fits
+      (the rest is reported as a warning).
+    * Checkpoints are read with ``weights_only=True`` (see
+      :mod:`dinov3_mm.engine.checkpoint_loaders`).
+    * ``resume=True`` without a path resumes from what ``last_checkpoint``
+      names if that loads, else from the newest checkpoint of the work dir
+      that loads, and says so (:func:`find_resume_checkpoint`).
+    * Temporary files left in the work dir by a killed checkpoint write are
+      removed when the runner starts.
+
+    Built from a config by ``Runner.from_cfg``; the extra config key is
+    ``load_strict`` (bool, default True).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.load_strict = bool(self.cfg.get('load_strict', True))
+        if is_main_process():
+            for path in remove_stale_temp_files(self.work_dir):
+                self.logger.warning(
+                    f'Removed {path}, left by an interrupted checkpoint '
+                    'write.')
+
+    def load_or_resume(self) -> None:
+        """Load ``load_from`` or resume, picking a checkpoint that loads."""
+        if self._has_loaded:
+            return
+        if self._resume and self._load_from is None:
+            resume_from, note = find_resume_checkpoint(self.work_dir)
+            if note:
+                self.logger.warning(f'--resume: {note}.')
+            if resume_from is None:
+                return
+            self.logger.info(f'Resuming from {resume_from}.')
+            self.resume(resume_from)
+        elif self._resume:
+            self.resume(self._load_from)
+        elif self._load_from is not None:
+            self.load_checkpoint(self._load_from)
+        else:
+            return
+        self._has_loaded = True
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: Optional[bool] = None,
+                        revise_keys: list = list(DEFAULT_REVISE_KEYS)):
+        """Load a checkpoint into the model, strictly unless ``load_strict``
+        is False in the config (or ``strict=False`` is passed).
+
+        Raises:
+            CheckpointMismatchError: Keys or shapes do not match (strict).
+            CheckpointError: The file is empty, truncated or holds objects
+                that weights-only loading refuses.
+        """
+        strict = self.load_strict if strict is None else strict
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else (
+            self.model)
+        diff = load_model_weights(
+            model, checkpoint, strict=strict, checkpoint_name=filename,
+            config_name=self.cfg.filename, revise_keys=revise_keys)
+        self._has_loaded = True
+        level = logging.INFO if diff.exact else logging.WARNING
+        self.logger.log(level, f'Loaded checkpoint {filename} '
+                        f'({diff.matched} tensors).')
+        return checkpoint

@@ -1,0 +1,44 @@
+"""Atomic writes: old or new content, never a torn file; usual file mode."""
+import errno
+import os
+import stat
+
+import pytest
+
+from dinov3_mm.utils.atomic_write import (atomic_write, atomic_write_bytes,
+                                          remove_stale_temp_files)
+
+
+def test_mode_follows_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(b'abc', tmp_path / 'ckpt.pth')
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert (tmp_path / 'ckpt.pth').read_bytes() == b'abc'
+
+
+def test_disk_full_keeps_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / 'epoch_1.pth'
+    target.write_bytes(b'old checkpoint')
+
+    def write_until_full(f):
+        f.write(b'new partial')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    with pytest.raises(OSError, match='No space left'):
+        atomic_write(target, write_until_full)
+    assert target.read_bytes() == b'old checkpoint'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['epoch_1.pth']
+
+
+def test_stale_temp_files_are_removed(tmp_path):
+    stale = tmp_path / 'epoch_2.pth.a1b2c3d4.tmp'
+    stale.write_bytes(b'half')
+    keep = [tmp_path / 'notes.tmp', tmp_path / 'epoch_1.pth',
+            tmp_path / 'run.v1.tmp']
+    for path in keep:
+        path.write_bytes(b'x')
+    assert remove_stale_temp_files(tmp_path) == [str(stale)]
+    assert all(p.exists() for p in keep) and not stale.exists()
