@@ -12,6 +12,7 @@ import ast
 import sys
 
 from dinov3_mm.models.backbones.weights import FORMATS, convert_checkpoint
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 
 def parse_args(argv=None):
@@ -32,8 +33,12 @@ def main(argv=None) -> int:
     arch = args.arch
     if arch is not None and arch.lstrip().startswith('{'):
         arch = ast.literal_eval(arch)
-    path, cfg = convert_checkpoint(args.src, args.dst, args.to,
-                                   backbone=args.backbone, arch=arch)
+    try:
+        path, cfg = convert_checkpoint(args.src, args.dst, args.to,
+                                       backbone=args.backbone, arch=arch)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     print(f'Wrote {args.to} checkpoint of {cfg["type"]}(arch={cfg["arch"]!r}) '
           f'to {path}')
     return 0

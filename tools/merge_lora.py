@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from dinov3_mm.models.lora import merge_lora_checkpoint
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,7 +22,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = merge_lora_checkpoint(args.config, args.checkpoint, args.out)
+    try:
+        out = merge_lora_checkpoint(args.config, args.checkpoint, args.out)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     print(f'Wrote merged checkpoint to {out}')
     return 0
 

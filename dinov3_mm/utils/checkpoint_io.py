@@ -54,6 +54,16 @@ def _is_truncated_zip(stream) -> bool:
 def _read_error(name: str, size: int, stream,
                 exc: BaseException) -> CheckpointError:
     """A :class:`CheckpointError` explaining why ``torch.load`` failed."""
+    if _head(stream)[:2] not in (b'PK', b'\x80\x02'):
+        return CheckpointError(
+            f'{name} is not a readable checkpoint: it is neither a zip '
+            'archive nor a pickle, so not a PyTorch file. Pass the .pth file '
+            'written by tools/train.py or a .safetensors file.')
+    if isinstance(exc, EOFError) or _is_truncated_zip(stream):
+        return CheckpointError(
+            f'{name} ({size} bytes) is truncated (a save that was killed, an '
+            'incomplete copy or download?). Use another checkpoint, e.g. the '
+            'previous epoch. Detail: ' + _first_line(exc))
     if isinstance(exc, pickle.UnpicklingError) or 'Weights only load' in str(
             exc):
         return CheckpointError(
@@ -63,16 +73,6 @@ def _read_error(name: str, size: int, stream,
             'you trust the file, re-save its tensors: torch.save('
             "{'state_dict': model.state_dict()}, path). Detail: " +
             _first_line(exc))
-    if isinstance(exc, EOFError) or _is_truncated_zip(stream):
-        return CheckpointError(
-            f'{name} ({size} bytes) is truncated (a save that was killed, an '
-            'incomplete copy or download?). Use another checkpoint, e.g. the '
-            'previous epoch. Detail: ' + _first_line(exc))
-    if _head(stream)[:2] not in (b'PK', b'\x80\x02'):
-        return CheckpointError(
-            f'{name} is not a PyTorch checkpoint (neither a zip archive nor '
-            'a pickle). Pass the .pth file written by tools/train.py or a '
-            '.safetensors file.')
     return CheckpointError(f'{name} could not be read as a checkpoint: ' +
                            _first_line(exc))
 

@@ -170,3 +170,22 @@ def test_resume_with_empty_record_says_what_it_resumes(tiny_config, tmp_path,
         in log
     assert (work_dir / 'last_checkpoint').read_text() == str(
         work_dir / 'epoch_2.pth')
+
+
+@pytest.mark.parametrize('env', [None, FORCE_PICKLE],
+                         ids=['default', 'force-no-weights-only'])
+def test_payload_through_convert_and_merge_tools(payload_checkpoint,
+                                                 models, tmp_path, run_python,
+                                                 env):
+    path, marker = payload_checkpoint
+    convert = _tool(run_python, 'convert_checkpoint.py', path,
+                    tmp_path / 'out.pth', '--to', 'official', env=env)
+    merge = _tool(run_python, 'merge_lora.py',
+                  REPO / 'configs/classification/vits16_lora_shapes.py', path,
+                  tmp_path / 'merged.pth', env=env)
+    for proc in (convert, merge):
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert f'error: {path} holds Python objects that weights-only ' \
+            'loading does not allow' in proc.stderr
+    assert not marker.exists()
+    assert not (tmp_path / 'out.pth').exists()

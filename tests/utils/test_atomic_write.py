@@ -42,3 +42,25 @@ def test_stale_temp_files_are_removed(tmp_path):
         path.write_bytes(b'x')
     assert remove_stale_temp_files(tmp_path) == [str(stale)]
     assert all(p.exists() for p in keep) and not stale.exists()
+
+
+def test_sigkill_during_a_write_leaves_the_old_file(tmp_path, run_python):
+    """A process killed in the middle of writing: the target is intact and
+    only a temporary file remains, which the next start removes."""
+    target = tmp_path / 'epoch_1.pth'
+    target.write_bytes(b'old complete checkpoint')
+    code = (
+        'import os, signal\n'
+        'from dinov3_mm.utils.atomic_write import atomic_write\n'
+        'def write(f):\n'
+        "    f.write(b'new but only half')\n"
+        '    f.flush()\n'
+        '    os.kill(os.getpid(), signal.SIGKILL)\n'
+        f'atomic_write({str(target)!r}, write)\n')
+    proc = run_python(code)
+    assert proc.returncode == -9
+    assert target.read_bytes() == b'old complete checkpoint'
+    leftovers = [p.name for p in tmp_path.glob('epoch_1.pth.*.tmp')]
+    assert len(leftovers) == 1
+    assert remove_stale_temp_files(tmp_path) == [
+        str(tmp_path / leftovers[0])]

@@ -60,7 +60,9 @@ def test_truncated_file_is_named(tmp_path):
 def test_text_file_is_not_a_checkpoint(tmp_path):
     text = tmp_path / 'notes.pth'
     text.write_text('hello, not a checkpoint\n')
-    with pytest.raises(CheckpointError, match='notes.pth'):
+    with pytest.raises(CheckpointError,
+                       match='notes.pth is not a readable checkpoint: it is '
+                       'neither a zip archive nor a pickle'):
         load_weights_only(str(text))
 
 

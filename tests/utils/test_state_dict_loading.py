@@ -1,6 +1,9 @@
 """Whole-model checkpoints load strictly, with a report when they do not fit."""
+import uuid
+
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from torch import nn
 
 from dinov3_mm.utils.state_dict_loading import (CheckpointMismatchError,
@@ -47,6 +50,8 @@ def test_other_task_checkpoint_is_refused_with_a_report():
 
 
 def test_partial_load_is_explicit_and_reported(capsys):
+    # a logger of this test's own, writing to the captured stdout
+    MMLogger.get_instance(f'partial_{uuid.uuid4().hex}', log_level='INFO')
     src, dst = make_model(classes=10), make_model(classes=2)
     diff = load_model_weights(dst, {'state_dict': src.state_dict()},
                               strict=False, checkpoint_name='other.pth')
