@@ -59,12 +59,17 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    paths = list_images(args.source)
     try:
-        model = init_model(args.config, args.checkpoint, device=args.device)
-    except (CheckpointError, FileNotFoundError) as exc:
+        return run(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        # bad checkpoint, source or image: the message names the file
         print(f'error: {exc}', file=sys.stderr)
         return 1
+
+
+def run(args) -> int:
+    paths = list_images(args.source)
+    model = init_model(args.config, args.checkpoint, device=args.device)
     if is_segmentor(model):
         out = args.out or DEFAULT_OUT['seg']
         results = inference_segmentor(model, paths,

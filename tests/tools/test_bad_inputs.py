@@ -189,3 +189,65 @@ def test_payload_through_convert_and_merge_tools(payload_checkpoint,
             'loading does not allow' in proc.stderr
     assert not marker.exists()
     assert not (tmp_path / 'out.pth').exists()
+
+
+@pytest.mark.parametrize('name,content', [
+    ('zero.png', b''),
+    ('truncated.png', None),
+    ('text.jpg', b'this is not a JPEG\n'),
+])
+def test_infer_names_an_unreadable_image(models, tmp_path, run_python, name,
+                                         content):
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    good = sorted(pathlib.Path(models['cls']['data']).rglob('*.png'))[0]
+    (folder / 'good.png').write_bytes(good.read_bytes())
+    if content is None:
+        content = good.read_bytes()[:60]
+    (folder / name).write_bytes(content)
+    proc = _tool(run_python, 'infer.py', models['cls']['config'],
+                 models['cls']['checkpoint'], folder,
+                 '--out', tmp_path / 'p.csv')
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f'error: Cannot read image {folder / name}' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'p.csv').exists()
+
+
+def _seg_training(tmp_path, tiny_seg_config, break_mask):
+    from dinov3_mm.datasets.synthetic_seg import write_seg_shapes_dataset
+    from PIL import Image
+    data = pathlib.Path(write_seg_shapes_dataset(
+        str(tmp_path / 'seg'), num_train=4, num_val=2, size=32))
+    mask = sorted((data / 'ann_dir' / 'train').glob('*.png'))[1]
+    break_mask(mask, Image)
+    cfg = tiny_seg_config(str(data), str(tmp_path / 'work'))
+    cfg.train_dataloader.dataset.pipeline = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] not in ('RandomRescale', 'RandomCropCatRatio')]
+    cfg_path = tmp_path / 'seg_cfg.py'
+    cfg.dump(str(cfg_path))
+    return cfg_path, mask
+
+
+@pytest.mark.parametrize('fault,expected', [
+    ('size', 'is 16x16 (HxW) but image'),
+    ('values', 'has values [9] outside the 4 classes'),
+])
+def test_training_names_a_bad_mask(tmp_path, run_python, tiny_seg_config,
+                                   fault, expected):
+    import numpy as np
+
+    def break_mask(mask, Image):
+        if fault == 'size':
+            Image.open(mask).resize((16, 16)).save(mask)
+        else:
+            values = np.array(Image.open(mask))
+            values[:4, :4] = 9
+            Image.fromarray(values).save(mask)
+
+    cfg_path, mask = _seg_training(tmp_path, tiny_seg_config, break_mask)
+    proc = _tool(run_python, 'train.py', cfg_path)
+    assert proc.returncode == 1
+    assert str(mask) in proc.stderr and expected in proc.stderr, \
+        proc.stderr[-3000:]
