@@ -8,7 +8,6 @@ Examples::
 """
 import argparse
 import os
-import sys
 
 # Imported first: registers the dinov3_mm registries and lets torch's
 # weights_only loader read mmengine checkpoints.
@@ -16,11 +15,9 @@ import dinov3_mm  # noqa: F401
 from mmengine.config import Config
 
 from dinov3_mm.engine.cli_options import CfgOptionsAction
-from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (add_dump_results,
-                                         apply_common_options, build_runner,
-                                         finish_distributed)
-from dinov3_mm.utils.checkpoint_io import CheckpointError
+                                         apply_common_options,
+                                         merged_config_or_exit, run_or_exit)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,17 +63,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        cfg = merge_args(Config.fromfile(args.config), args)
-    except ConfigError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        sys.exit(2)
-    try:
-        build_runner(cfg).test()
-    except (CheckpointError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        sys.exit(1)
-    finish_distributed()
+    cfg = merged_config_or_exit(args, merge_args)
+    run_or_exit(cfg, 'test')
 
 
 if __name__ == '__main__':

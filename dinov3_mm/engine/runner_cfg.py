@@ -1,15 +1,17 @@
 """Turning command-line options into a Runner config, and building the Runner."""
 import os
 import os.path as osp
-from typing import Optional
+import sys
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from dinov3_mm.engine.config_check import check_config
+from dinov3_mm.engine.config_check import ConfigError, check_config
 from dinov3_mm.registry import RUNNERS
+from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 from .runner.strict_runner import StrictRunner
 
@@ -147,3 +149,25 @@ def finish_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def merged_config_or_exit(args, merge_args: Callable) -> Config:
+    """``merge_args(Config.fromfile(args.config), args)``; a
+    :class:`ConfigError` ends the process with its message and exit code 2."""
+    try:
+        return merge_args(Config.fromfile(args.config), args)
+    except ConfigError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        sys.exit(2)
+
+
+def run_or_exit(cfg: Config, method: str) -> None:
+    """Build the Runner and call ``method`` (``'train'``/``'test'``), then
+    :func:`finish_distributed`. A checkpoint that is missing, unreadable or
+    does not fit ends the process with its message and exit code 1."""
+    try:
+        getattr(build_runner(cfg), method)()
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        sys.exit(1)
+    finish_distributed()
