@@ -53,6 +53,27 @@ def always_brain(tmp_path_factory, repo_root):
     return config, checkpoint
 
 
+def test_infer_volume_refuses_a_checkpoint_of_another_model(
+        tmp_path, always_brain, write_nifti, lps_affine, run_with_plugin,
+        project_root):
+    config, checkpoint = always_brain
+    state = torch.load(str(checkpoint), weights_only=True)
+    state['state_dict']['decode_head.conv_seg.weight'] = torch.zeros(
+        7, 16, 1, 1)
+    other = tmp_path / 'seven_classes.pth'
+    torch.save(state, str(other))
+    scan, _ = _hand_case(tmp_path, write_nifti, lps_affine)
+    proc = run_with_plugin([
+        project_root / 'tools' / 'infer_volume.py', config, other, scan,
+        '--out', tmp_path / 'pred'])
+    assert proc.returncode == 1
+    assert f'error: {other} does not match the model of {config}' \
+        in proc.stderr
+    assert 'decode_head.conv_seg.weight: checkpoint (7, 16, 1, 1) vs model ' \
+        '(4, 16, 1, 1)' in proc.stderr
+    assert not (tmp_path / 'pred').exists()
+
+
 def _hand_case(tmp_path, write_nifti, lps_affine):
     """A 20 x 16 x 6 scan and a ground truth with 8 brain, 3 csf and 5
     ignored voxels."""

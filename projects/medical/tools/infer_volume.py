@@ -18,6 +18,7 @@ import os.path as osp
 import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
+from dinov3_mm.apis import CheckpointError
 from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 import dinov3_mm_medical.components  # noqa: F401  (registers the plugin)
@@ -47,10 +48,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    result = run_volume_inference(
-        args.config, args.checkpoint, args.input, args.out, gt=args.gt,
-        batch_size=args.batch_size, device=args.device,
-        cfg_options=args.cfg_options)
+    try:
+        result = run_volume_inference(
+            args.config, args.checkpoint, args.input, args.out, gt=args.gt,
+            batch_size=args.batch_size, device=args.device,
+            cfg_options=args.cfg_options)
+    except CheckpointError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     print(f'Wrote {len(result["outputs"])} label volume(s) to '
           f'{osp.abspath(args.out)}')
     if result['table'] is not None:

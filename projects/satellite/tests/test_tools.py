@@ -138,3 +138,24 @@ def test_train_tool_runs_the_shipped_config(generated, repo_root, tmp_path,
     assert 'training size 32x32' in log and 'training size 48x48' in log
     assert 'Epoch(val) [2]' in log and 'mIoU' in log
     assert (work_dir / 'epoch_2.pth').is_file()
+
+
+def test_infer_scene_refuses_a_checkpoint_of_another_arch(
+        generated, repo_root, tmp_path, capsys):
+    """The shipped config's model (ViT-S/16) and a 2-block 48-d checkpoint:
+    refused with the mismatch report, nothing written."""
+    cfg = Config.fromfile(str(repo_root / CONFIG))
+    cfg.model.backbone.arch = dict(embed_dims=48, num_layers=2, num_heads=3)
+    cfg.model.neck.in_channels = 48
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'tiny.pth'
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
+    out = tmp_path / 'mask.tif'
+    tool = _tool(repo_root, 'infer_scene')
+    assert tool.main([CONFIG, str(ckpt),
+                      str(generated / 'scenes' / 'scene.tif'), str(out),
+                      '--tile-size', '32']) == 1
+    err = capsys.readouterr().err
+    assert f'error: {ckpt} does not match the model of {CONFIG}' in err
+    assert 'with another shape' in err and 'missing' in err
+    assert not out.exists()

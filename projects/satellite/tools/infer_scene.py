@@ -16,7 +16,7 @@ import sys
 import dinov3_mm  # noqa: F401  (registries, safe checkpoint loading)
 from dinov3_mm.engine.cli_options import CfgOptionsAction
 
-from dinov3_mm.apis import init_model
+from dinov3_mm.apis import CheckpointError, init_model
 from dinov3_mm_satellite.tiled_inference import BLEND_MODES, infer_scene
 
 
@@ -50,8 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    model = init_model(args.config, args.checkpoint, device=args.device,
-                       cfg_options=args.cfg_options)
+    try:
+        model = init_model(args.config, args.checkpoint, device=args.device,
+                           cfg_options=args.cfg_options)
+    except CheckpointError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     result = infer_scene(
         model, args.scene, args.out, tile_size=args.tile_size,
         overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
