@@ -7,10 +7,12 @@ import torch
 from PIL import Image
 
 from dinov3_mm.datasets.transforms import multicrop
+from dinov3_mm.datasets.transforms.formatting import PackMultiCropInputs
 from dinov3_mm.datasets.transforms.multicrop import (
-    DINOV3_EFFECTIVE_BLUR_PROBS, DINOMultiCrop, PackMultiCropInputs,
+    DINOV3_EFFECTIVE_BLUR_PROBS, DINOMultiCrop, random_resized_crop_box)
+from dinov3_mm.datasets.transforms.photometric import (
     adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation,
-    gaussian_blur, random_resized_crop_box, solarize)
+    gaussian_blur, solarize)
 from dinov3_mm.registry import TRANSFORMS
 from dinov3_mm.structures.data_sample import DataSample
 

@@ -1,12 +1,11 @@
-"""Data transforms: loading, resizing, albumentations, packing."""
+"""Data transforms: loading, resizing, albumentations, multi-crop, packing."""
 from .albu import ALBU_PRESETS, Albumentations, build_albu
-from .formatting import PackClsInputs, image_to_tensor
+from .formatting import (PackClsInputs, PackMultiCropInputs, PackSegInputs,
+                         image_to_tensor)
 from .loading import LoadImage, read_image, to_uint8
 from .gamma import GammaCorrection, adjust_gamma
 from .resize import ResizeKeepRatioPad
-from .seg_formatting import PackSegInputs
-from .multicrop import (DINOMultiCrop, PackMultiCropInputs,
-                        random_resized_crop_box)
+from .multicrop import DINOMultiCrop, random_resized_crop_box
 from .seg_crop import RandomCropCatRatio, RandomRescale
 from .seg_loading import (LoadSegAnnotation, UnknownColourError, read_seg_map,
                           reduce_zero_label_map, rgb_to_index)

@@ -1,5 +1,8 @@
 """DINO multi-crop augmentation (two global and N local views of an image).
 
+The photometric operations live in :mod:`.photometric`; packing the crops
+into model inputs is :class:`~.formatting.PackMultiCropInputs`.
+
 Follows ``DataAugmentationDINO`` of the official DINOv3 code
 (``dinov3/data/augmentations.py``, defaults from the ``crops`` section of
 ``ssl_default_config.yaml``) without torchvision:
@@ -30,16 +33,15 @@ import logging
 import math
 from typing import Sequence, Tuple
 
-import cv2
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from PIL import Image
 
 from ...registry import TRANSFORMS
-from ...structures.data_sample import DataSample
-from .formatting import image_to_tensor
+from .photometric import (adjust_brightness, adjust_contrast,
+                          adjust_hue, adjust_saturation, gaussian_blur,
+                          solarize, to_grayscale)
 
 #: Blur probabilities the released DINOv2/DINOv3 weights were trained with
 #: (first global, second global, local crops); see the module docstring.
@@ -108,66 +110,6 @@ def random_resized_crop_box(height: int,
         w, h = width, height
     h, w = max(min(h, height), 1), max(min(w, width), 1)
     return (height - h) // 2, (width - w) // 2, h, w
-
-
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
-
-
-def _gray(img: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma ``(H, W)`` uint8, as Pillow's ``convert('L')``."""
-    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-
-
-def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
-    """Scale the intensities (blend with black)."""
-    return _to_uint8(img.astype(np.float32) * factor)
-
-
-def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
-    """Blend with the mean gray level of the image."""
-    mean = float(_gray(img).mean())
-    return _to_uint8(mean + factor * (img.astype(np.float32) - mean))
-
-
-def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
-    """Blend with the grayscale image."""
-    gray = _gray(img).astype(np.float32)[..., None]
-    return _to_uint8(gray + factor * (img.astype(np.float32) - gray))
-
-
-def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
-    """Rotate the hue by ``factor`` turns (``-0.5..0.5``), in float HSV."""
-    hsv = cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = np.mod(hsv[..., 0] + factor * 360.0, 360.0)
-    return _to_uint8(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255)
-
-
-def to_grayscale(img: np.ndarray) -> np.ndarray:
-    """Luma replicated to 3 channels."""
-    return np.repeat(_gray(img)[..., None], 3, axis=2)
-
-
-def gaussian_kernel1d(kernel_size: int, sigma: float) -> np.ndarray:
-    """torchvision's normalised 1-D Gaussian over ``kernel_size`` taps."""
-    half = (kernel_size - 1) / 2
-    x = np.linspace(-half, half, kernel_size)
-    pdf = np.exp(-0.5 * (x / sigma)**2)
-    return (pdf / pdf.sum()).astype(np.float32)
-
-
-def gaussian_blur(img: np.ndarray, sigma: float,
-                  kernel_size: int = 9) -> np.ndarray:
-    """Separable Gaussian blur with reflect padding, as torchvision."""
-    kernel = gaussian_kernel1d(kernel_size, sigma)
-    out = cv2.sepFilter2D(img.astype(np.float32), -1, kernel, kernel,
-                          borderType=cv2.BORDER_REFLECT_101)
-    return _to_uint8(out)
-
-
-def solarize(img: np.ndarray, threshold: int = 128) -> np.ndarray:
-    """Invert the pixels at or above ``threshold``."""
-    return np.where(img >= threshold, 255 - img, img).astype(np.uint8)
 
 
 def _check_range(name: str, value: Sequence[float], low: float,
@@ -433,71 +375,3 @@ class DINOMultiCrop(BaseTransform):
                 f'solarize_prob={self.solarize_prob}, '
                 f'photometric={self.photometric}, '
                 f'blur_kernel_size={self.blur_kernel_size})')
-
-
-def _stack_crops(crops: Sequence[np.ndarray], name: str,
-                 path: str) -> torch.Tensor:
-    shapes = {c.shape for c in crops}
-    if len(shapes) > 1:
-        raise ValueError(f'PackMultiCropInputs: {name} of {path} have '
-                         f'different shapes {sorted(shapes)}.')
-    return torch.stack([image_to_tensor(c) for c in crops])
-
-
-@TRANSFORMS.register_module()
-class PackMultiCropInputs(BaseTransform):
-    """Pack the crops of :class:`DINOMultiCrop` for a DINO-style model.
-
-    Required Keys:
-
-    - global_crops
-    - local_crops
-    - local_crops_size (only read when there are no local crops)
-
-    Added Keys:
-
-    - inputs: ``dict(global_crops=torch.uint8 (2, 3, G, G),
-      local_crops=torch.uint8 (N, 3, L, L))``; ``(0, 3, L, L)`` when
-      ``local_crops_number=0``.
-    - data_samples (:class:`DataSample` with the ``meta_keys`` present)
-
-    Args:
-        meta_keys (sequence[str]): Keys copied into the data sample's
-            metainfo when present. Defaults to ``('img_path', 'ori_shape')``.
-    """
-
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_path', 'ori_shape')) -> None:
-        self.meta_keys = tuple(meta_keys)
-
-    def transform(self, results: dict) -> dict:
-        """Return ``dict(inputs=dict(...), data_samples=...)``."""
-        path = results.get('img_path', 'the image')
-        if 'global_crops' not in results or 'local_crops' not in results:
-            raise KeyError(f'PackMultiCropInputs: no global_crops/local_crops '
-                           f'for {path}; put DINOMultiCrop before it.')
-        if not results['global_crops']:
-            raise ValueError(
-                f'PackMultiCropInputs: no global crop for {path}.')
-        global_crops = _stack_crops(results['global_crops'], 'global crops',
-                                    path)
-        if results['local_crops']:
-            local_crops = _stack_crops(results['local_crops'], 'local crops',
-                                       path)
-        else:
-            if 'local_crops_size' not in results:
-                raise KeyError('PackMultiCropInputs: no local crop and no '
-                               f'local_crops_size for {path}.')
-            size = int(results['local_crops_size'])
-            local_crops = torch.empty((0, global_crops.shape[1], size, size),
-                                      dtype=global_crops.dtype)
-        sample = DataSample()
-        sample.set_metainfo(
-            {k: results[k]
-             for k in self.meta_keys if k in results})
-        return dict(
-            inputs=dict(global_crops=global_crops, local_crops=local_crops),
-            data_samples=sample)
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'
