@@ -1,3 +1,22 @@
-"""Evaluation: metrics registered in ``METRICS`` (scope ``dinov3_mm``)."""
-from .metrics import *  # noqa: F401,F403
-from .knn import extract_cls_features, knn_accuracy, knn_classify  # noqa: F401
+"""Evaluation: metrics registered in ``METRICS`` (scope ``dinov3_mm``).
+
+- :mod:`.metrics`: the metric classes (:class:`ClsMetric`,
+  :class:`SegMetric`).
+- :mod:`.functional`: the metric functions they use, for plugins and
+  scripts (accuracy, precision / recall / F1, AUROC, AP, curves, IoU
+  counts, k-NN).
+- :mod:`.knn`: :func:`extract_cls_features` for k-NN evaluation.
+"""
+from .functional import (auroc, average_precision, binary_auroc,
+                         confusion_matrix, intersect_and_union, knn_accuracy,
+                         knn_classify, pr_curve, precision_recall_f1,
+                         roc_curve, topk_accuracy)
+from .knn import extract_cls_features
+from .metrics import ClsMetric, SegMetric, format_table
+
+__all__ = [
+    'ClsMetric', 'SegMetric', 'format_table', 'auroc', 'average_precision',
+    'binary_auroc', 'confusion_matrix', 'intersect_and_union',
+    'knn_accuracy', 'knn_classify', 'pr_curve', 'precision_recall_f1',
+    'roc_curve', 'topk_accuracy', 'extract_cls_features'
+]

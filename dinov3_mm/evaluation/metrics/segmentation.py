@@ -1,4 +1,4 @@
-"""Semantic segmentation metrics: IoU, Dice and pixel accuracy.
+"""Semantic segmentation metric class: IoU, Dice and pixel accuracy.
 
 Per class ``c`` over the whole evaluation set (pixels equal to
 ``ignore_index`` in the ground truth are left out):
@@ -21,7 +21,8 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from dinov3_mm.registry import METRICS
-from .classification import format_table
+from ..functional.segmentation import intersect_and_union
+from .table import format_table
 
 IOU_METRICS = ('mIoU', 'mDice')
 
@@ -36,30 +37,6 @@ def _data(value) -> Tensor:
         value = torch.from_numpy(np.ascontiguousarray(value))
     value = torch.as_tensor(value).detach().cpu().long()
     return value.reshape(value.shape[-2:]) if value.ndim >= 2 else value
-
-
-def intersect_and_union(pred: Tensor, label: Tensor, num_classes: int,
-                        ignore_index: int = 255) -> tuple:
-    """Per-class ``(intersection, union, pred_area, label_area)`` counts."""
-    pred, label = pred.reshape(-1).long(), label.reshape(-1).long()
-    if pred.shape != label.shape:
-        raise ValueError(f'prediction has {pred.numel()} pixels, label '
-                         f'{label.numel()}.')
-    keep = label != ignore_index
-    pred, label = pred[keep], label[keep]
-    bad = label[(label < 0) | (label >= num_classes)]
-    if bad.numel():
-        raise ValueError(
-            f'SegMetric: label values {sorted(set(bad.tolist()))[:10]} lie '
-            f'outside [0, {num_classes - 1}] and are not ignore_index='
-            f'{ignore_index}.')
-    valid_pred = (pred >= 0) & (pred < num_classes)
-    inter = torch.bincount(pred[(pred == label) & valid_pred],
-                           minlength=num_classes)[:num_classes]
-    area_pred = torch.bincount(pred[valid_pred],
-                               minlength=num_classes)[:num_classes]
-    area_label = torch.bincount(label, minlength=num_classes)[:num_classes]
-    return inter, area_pred + area_label - inter, area_pred, area_label
 
 
 @METRICS.register_module()

@@ -7,7 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from dinov3_mm.evaluation.metrics import average_precision, binary_auroc
+from dinov3_mm.evaluation.functional import average_precision, binary_auroc
 from dinov3_mm.registry import METRICS
 from .operating_point import (best_f1, precision_at_recall,
                               recall_at_precision, threshold_sweep,

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from dinov3_mm.datasets import read_image
-from dinov3_mm.evaluation.metrics import average_precision, binary_auroc
+from dinov3_mm.evaluation.functional import average_precision, binary_auroc
 from ..operating_point import best_f1, threshold_sweep
 from .detector import DINOv3PatchCore
 from .mvtec import (Category, find_categories, load_category, load_resized,

@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from dinov3_mm.evaluation.metrics.classification import (auroc,
-                                                         average_precision,
-                                                         binary_auroc,
-                                                         confusion_matrix,
-                                                         pr_curve,
-                                                         precision_recall_f1,
-                                                         roc_curve,
-                                                         topk_accuracy)
+from dinov3_mm.evaluation.functional import (auroc, average_precision,
+                                             binary_auroc, confusion_matrix,
+                                             pr_curve, precision_recall_f1,
+                                             roc_curve, topk_accuracy)
 
 
 def mann_whitney_auc(scores, labels):

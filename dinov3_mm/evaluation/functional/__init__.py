@@ -1,0 +1,16 @@
+"""Metric functions of arrays and tensors, without state or registries.
+
+The metric classes of :mod:`dinov3_mm.evaluation.metrics` and the plugins
+compute their values with these.
+"""
+from .classification import (auroc, average_precision, binary_auroc,
+                             confusion_matrix, pr_curve, precision_recall_f1,
+                             roc_curve, topk_accuracy)
+from .knn import knn_accuracy, knn_classify
+from .segmentation import intersect_and_union
+
+__all__ = [
+    'auroc', 'average_precision', 'binary_auroc', 'confusion_matrix',
+    'pr_curve', 'precision_recall_f1', 'roc_curve', 'topk_accuracy',
+    'knn_accuracy', 'knn_classify', 'intersect_and_union'
+]
