@@ -5,9 +5,9 @@
 #               domain plugins under projects/) on 2 workers
 # The virtualenv lives in ./.venv. torch==2.13.0 is installed only when the
 # venv has no torch at all, so a machine's own (e.g. CUDA) torch is kept.
-# `pip install -e '.[dev]'` and the plugins' editable installs are re-run
-# only when setup.py, requirements/ or a plugin's pyproject.toml change
-# (stamp file). `make test` also swaps mmcv-lite for mmcv 2.1.0 built
+# `pip install -e '.[dev]'` (plus the `lite` extra, mmcv-lite, when the venv
+# has no mmcv yet) and the plugins' editable installs are re-run only when
+# setup.py, requirements/ or a plugin's pyproject.toml change (stamp file). `make test` also swaps mmcv-lite for mmcv 2.1.0 built
 # with its compiled ops (mmseg decode heads need them): about 11 minutes on
 # 2 cores the first time, then pip's wheel cache makes it seconds.
 
@@ -49,7 +49,11 @@ $(STAMP): $(DEPS) | $(PY)
 		echo "torch is missing in $(VENV): installing torch==$(TORCH_VERSION)"; \
 		$(PY) -m pip install 'torch==$(TORCH_VERSION)'; \
 	fi
-	$(PY) -m pip install -e '.[dev]'
+	@if $(PY) -c 'import mmcv' >/dev/null 2>&1; then \
+		$(PY) -m pip install -e '.[dev]'; \
+	else \
+		$(PY) -m pip install -e '.[dev,lite]'; \
+	fi
 	$(PY) -m pip install --no-build-isolation $(addprefix -e ,$(PLUGINS))
 	@touch $@
 

@@ -48,7 +48,13 @@ def _unique(items: List[str]) -> List[str]:
 
 
 def get_extras() -> Dict[str, List[str]]:
-    """The optional dependency groups."""
+    """The optional dependency groups.
+
+    ``lite`` (mmcv-lite) is kept out of ``all`` and ``dev``: an environment
+    with the full mmcv (compiled ops) must not get mmcv-lite installed over
+    it, so mmcv is chosen by the installer (the Makefile adds ``lite`` only
+    where no mmcv is installed).
+    """
     extras = {
         name: parse_requirements(name)
         for name in ('medical', 'satellite', 'serve', 'mmseg')
@@ -57,6 +63,7 @@ def get_extras() -> Dict[str, List[str]]:
     extras['all'] = _unique(features)
     # Everything the test suite exercises, plus the test tools.
     extras['dev'] = _unique(parse_requirements('tests') + features)
+    extras['lite'] = parse_requirements('lite')
     return extras
 
 

@@ -1,4 +1,12 @@
 """dinov3_mm: an OpenMMLab-style toolkit for adapting DINOv3 models."""
+try:
+    import mmcv  # noqa: F401  (full mmcv or mmcv-lite, see setup.py)
+except ImportError as exc:
+    raise ImportError(
+        'dinov3_mm needs mmcv 2.1: either the full mmcv (with compiled ops, '
+        "as mmseg/mmdet use) or mmcv-lite: pip install 'mmcv-lite>=2.1,<2.2' "
+        "(or install dinov3_mm with its lite extra: pip install '.[lite]'). "
+        f'Importing mmcv said: {exc}') from None
 from .engine.atomic_io import register_atomic_local_backend
 from .engine.checkpoint_compat import register_safe_globals
 from .engine.checkpoint_loaders import register_weights_only_loaders

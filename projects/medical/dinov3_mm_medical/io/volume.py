@@ -1,14 +1,13 @@
-"""The in-memory volume, and reading any supported volume by its path.
+"""The in-memory volume type and checks on it.
 
 A volume is a NIfTI file (``.nii`` / ``.nii.gz``) or a folder holding one
-DICOM series (one file per slice). Both are read into a :class:`Volume`
-whose ``data[i, j, k]`` is the voxel that ``affine`` maps to RAS+
-millimetres, the NIfTI convention (DICOM series are converted to it).
+DICOM series (one file per slice). Both are read (:mod:`.reading`) into a
+:class:`Volume` whose ``data[i, j, k]`` is the voxel that ``affine`` maps to
+RAS+ millimetres, the NIfTI convention (DICOM series are converted to it).
+This module imports no reader, so the readers can import it.
 """
-import os
-import os.path as osp
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -45,93 +44,6 @@ class Volume:
         """Voxel size in mm along the three array axes."""
         return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3],
                                                       axis=0))
-
-
-def is_nifti_path(path: str) -> bool:
-    """Whether ``path`` names a NIfTI file by its suffix."""
-    return path.lower().endswith(NIFTI_SUFFIXES)
-
-
-def volume_stem(path: str) -> str:
-    """Case name of a volume: the file name without ``.nii[.gz]``, or the
-    DICOM folder's name."""
-    name = osp.basename(osp.normpath(path))
-    for suffix in NIFTI_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[:-len(suffix)]
-    return name
-
-
-def _visible(names: List[str]) -> List[str]:
-    return sorted(n for n in names if not n.startswith('.'))
-
-
-def is_dicom_series_folder(path: str) -> bool:
-    """Whether ``path`` is a folder holding slice files and no NIfTI file
-    nor sub-folder (so it is one DICOM series, not a folder of volumes)."""
-    if not osp.isdir(path):
-        return False
-    entries = _visible(os.listdir(path))
-    files = [n for n in entries if osp.isfile(osp.join(path, n))]
-    if any(osp.isdir(osp.join(path, n)) for n in entries):
-        return False
-    return bool(files) and not any(is_nifti_path(n) for n in files)
-
-
-def list_volumes(folder: str) -> List[str]:
-    """The volumes directly inside ``folder``: NIfTI files and sub-folders
-    (each one DICOM series), sorted by name.
-
-    Raises:
-        FileNotFoundError: ``folder`` does not exist.
-    """
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'Volume folder {folder} does not exist.')
-    found = []
-    for name in _visible(os.listdir(folder)):
-        path = osp.join(folder, name)
-        if osp.isdir(path) or (osp.isfile(path) and is_nifti_path(name)):
-            found.append(path)
-    return found
-
-
-def load_volume(path: str, label: bool = False,
-                series_uid: Optional[str] = None,
-                read_voxels: bool = True) -> Volume:
-    """Read a NIfTI file or a DICOM series folder.
-
-    Args:
-        path (str): ``.nii`` / ``.nii.gz`` file or DICOM series folder.
-        label (bool): Read a label map: integer voxels (checked to be whole
-            numbers) instead of float32 intensities. Defaults to False.
-        series_uid (str, optional): DICOM only: the series to read when the
-            folder holds several.
-        read_voxels (bool): False reads only the shape and affine
-            (``Volume.data`` is None). Defaults to True.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: unsupported path, or the reader's errors (each names
-            the file or folder).
-    """
-    from .dicom import read_dicom_series
-    from .nifti import read_nifti
-    if osp.isdir(path):
-        return read_dicom_series(path, label=label, series_uid=series_uid,
-                                 read_pixels=read_voxels)
-    if not osp.exists(path):
-        raise FileNotFoundError(f'Volume {path} does not exist.')
-    if is_nifti_path(path):
-        return read_nifti(path, label=label, read_data=read_voxels)
-    raise ValueError(f'Cannot read volume {path}: expected a .nii / .nii.gz '
-                     'file or a folder holding one DICOM series.')
-
-
-def read_geometry(path: str, series_uid: Optional[str] = None) -> Volume:
-    """The shape and affine of a volume without its voxels
-    (``Volume.data`` is None); same arguments and errors as
-    :func:`load_volume`."""
-    return load_volume(path, series_uid=series_uid, read_voxels=False)
 
 
 def as_label_array(data: np.ndarray, path: str) -> np.ndarray:
