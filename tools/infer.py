@@ -24,10 +24,9 @@ import os.path as osp
 import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
-from dinov3_mm.apis.inference import (inference_model, init_model, list_images,
-                                      write_predictions_csv)
-from dinov3_mm.apis.seg_inference import (inference_segmentor, is_segmentor,
-                                          segmentor_meta, write_seg_outputs)
+from dinov3_mm.apis import inference_model, init_model
+from dinov3_mm.apis.inference import list_images, write_predictions_csv
+from dinov3_mm.apis.seg_inference import segmentor_meta, write_seg_outputs
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 
 DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
@@ -70,28 +69,33 @@ def main(argv=None) -> int:
 def run(args) -> int:
     paths = list_images(args.source)
     model = init_model(args.config, args.checkpoint, device=args.device)
-    if is_segmentor(model):
-        out = args.out or DEFAULT_OUT['seg']
-        results = inference_segmentor(model, paths,
-                                      batch_size=args.batch_size or 4)
-        classes, palette = segmentor_meta(model)
-        source_root = args.source if osp.isdir(args.source) else None
-        written = write_seg_outputs(
-            paths, results, out, palette=palette, classes=classes,
-            overlay=not args.no_overlay, source_root=source_root,
-            alpha=args.alpha)
-        print(f'Wrote {len(paths)} masks to {osp.join(out, "masks")}' +
-              (f' and overlays to {osp.join(out, "overlays")}'
-               if written['overlays'] else '') +
-              f'; summary: {written["summary"]}')
-        return 0
+    results = inference_model(model, paths, batch_size=args.batch_size)
+    write = write_masks if 'mask' in results[0] else write_csv
+    write(args, model, paths, results)
+    return 0
+
+
+def write_csv(args, model, paths, predictions) -> None:
+    """Class predictions: one CSV row per image."""
     out = args.out or DEFAULT_OUT['cls']
-    predictions = inference_model(model, paths,
-                                  batch_size=args.batch_size or 8)
     classes = model.dataset_meta.get('classes')
     write_predictions_csv(paths, predictions, out, classes)
     print(f'Wrote {len(paths)} predictions to {out}')
-    return 0
+
+
+def write_masks(args, model, paths, results) -> None:
+    """Segmentation: masks, overlays and a summary CSV in a directory."""
+    out = args.out or DEFAULT_OUT['seg']
+    classes, palette = segmentor_meta(model)
+    source_root = args.source if osp.isdir(args.source) else None
+    written = write_seg_outputs(
+        paths, results, out, palette=palette, classes=classes,
+        overlay=not args.no_overlay, source_root=source_root,
+        alpha=args.alpha)
+    print(f'Wrote {len(paths)} masks to {osp.join(out, "masks")}' +
+          (f' and overlays to {osp.join(out, "overlays")}'
+           if written['overlays'] else '') +
+          f'; summary: {written["summary"]}')
 
 
 if __name__ == '__main__':

@@ -118,10 +118,13 @@ _test_pipeline = build_test_pipeline  # the former private name
 
 
 @torch.no_grad()
-def inference_model(model: nn.Module,
-                    images: Union[ImageInput, Sequence[ImageInput]],
-                    batch_size: int = 8) -> List[Dict[str, object]]:
-    """Classify images with a model from :func:`init_model`.
+def inference_classifier(model: nn.Module,
+                         images: Union[ImageInput, Sequence[ImageInput]],
+                         batch_size: int = 8) -> List[Dict[str, object]]:
+    """Classify images with a classifier from :func:`init_model`.
+
+    :func:`~dinov3_mm.apis.task_inference.inference_model` calls it for
+    every model that is not a segmentor.
 
     Args:
         model (nn.Module): Model with ``cfg`` (its test pipeline is used).

@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import dinov3_mm  # noqa: F401
+from dinov3_mm.apis import inference_model
 from dinov3_mm.apis.inference import (build_test_pipeline, init_model,
                                       list_images)
 from dinov3_mm.apis.seg_inference import (inference_segmentor, is_segmentor,
@@ -63,6 +64,21 @@ def test_inference_segmentor_masks(trained):
     single = inference_segmentor(model, paths[0])
     assert len(single) == 1 and np.array_equal(single[0]['mask'],
                                                results[0]['mask'])
+
+
+def test_inference_model_dispatches_to_segmentor(trained):
+    """The task-independent entry returns inference_segmentor's results."""
+    cfg_path, ckpt, data = trained
+    model = init_model(cfg_path, ckpt)
+    paths = list_images(os.path.join(data, 'img_dir', 'val'))
+    expected = inference_segmentor(model, paths, return_probs=True)
+    results = inference_model(model, paths, batch_size=3, return_probs=True)
+    assert len(results) == len(expected) == 4
+    for res, ref in zip(results, expected):
+        assert set(res) == {'mask', 'ori_shape', 'probs'}
+        assert np.array_equal(res['mask'], ref['mask'])
+        assert res['ori_shape'] == ref['ori_shape']
+        np.testing.assert_allclose(res['probs'], ref['probs'], atol=1e-5)
 
 
 def test_non_square_masks_are_aligned(trained):
