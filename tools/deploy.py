@@ -15,8 +15,8 @@ import sys
 
 from dinov3_mm.engine.cli_options import CfgOptionsAction
 
+from dinov3_mm.deploy import ExportError, ParityError
 from dinov3_mm.deploy.deployment import deploy
-from dinov3_mm.deploy.export import ExportError, ParityError
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 

@@ -1,23 +1,28 @@
 """From a config and checkpoint to a verified ONNX file and Triton repositories.
 
-Call graph of :func:`deploy` (what ``tools/deploy.py`` runs)::
+Call graph of :func:`deploy` (what ``tools/deploy.py`` runs), one step per
+function::
 
-    init_model(config, checkpoint) -> task (auto) -> serving_spec
-    parity images (the config's test set, or --parity-images)
+    _check_options                  --dynamic, size limits, precision
+    _build_model                    init_model(config, checkpoint)
+    serving_spec                    task (auto) -> served preprocessing
+    _parity_inputs                  the config's test set or --parity-images
     ├── served preprocessing (image_ops) == test pipeline + preprocessor?
-    export_onnx(precision, dynamic axes, fp16 overflow scan on the images)
-    ├── check_parity at every size (input size; more with dynamic H/W)
-    │   and batch size; int8: accuracy drop against the labels
-    ├── parity_report.json / .md (written before failing)
-    write_triton_repository(OUT/triton, onnxruntime_onnx)
-    write_triton_repository(OUT/triton_python, onnxruntime in Python)
-    deploy.json (summary)
+    export_onnx                     precision, dynamic axes, fp16 overflow
+                                    scan on the images
+    _check_parity_at_sizes          every size (input size; more with
+                                    dynamic H/W) and batch size
+    _parity_summary                 int8: accuracy drop against the labels
+    _write_parity_report            parity_report.json / .md (written
+                                    before failing with ParityError)
+    _write_repositories             OUT/triton (onnxruntime_onnx backend),
+                                    OUT/triton_python (onnxruntime in Python)
+    _write_summary                  deploy.json
 """
-import copy
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,8 +31,13 @@ from torch import nn
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 
-from .export import (ExportError, ParityError, check_parity, detect_task,
-                     export_onnx, preprocess_images, run_onnx)
+from .errors import ExportError, ParityError
+from .export_wrapper import detect_task
+from .onnx_export import export_onnx
+from .parity import accuracy_drop, check_parity
+from .parity_inputs import (config_at_size, list_image_sources,
+                            preprocess_images, served_preprocessing_diff,
+                            test_set_samples)
 from .serving_spec import serving_limits, serving_spec
 from .triton_repo import server_args, write_triton_repository
 
@@ -37,74 +47,6 @@ TOLERANCES = {
     'fp16': dict(atol=2e-2, min_cosine=0.999),
     'int8': None,
 }
-
-
-def list_image_sources(sources: Sequence[str]) -> List[str]:
-    """Image paths of every file, folder or list file in ``sources``."""
-    from dinov3_mm.apis.inference import list_images
-    return [path for source in sources for path in list_images(source)]
-
-
-def test_set_samples(cfg, limit: int) -> List[dict]:
-    """Up to ``limit`` samples (``img_path``, ``gt_label``) of the test set.
-
-    Raises:
-        FileNotFoundError: The config's test set cannot be read; the
-            message says to pass parity images instead.
-    """
-    from dinov3_mm.registry import DATASETS
-    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    try:
-        dataset = DATASETS.build(dataset_cfg)
-        # samples are in file order: spread the picks over the classes
-        step = max(1.0, len(dataset) / limit)
-        infos = [dataset.get_data_info(int(i * step))
-                 for i in range(min(limit, len(dataset)))]
-    except Exception as exc:
-        raise FileNotFoundError(
-            f'Parity needs real images, but the test set of the config '
-            f'(data_root={dataset_cfg.get("data_root")!r}) cannot be read: '
-            f'{exc}. Pass --parity-images FILE_OR_FOLDER.') from exc
-    if not infos:
-        raise FileNotFoundError('The config\'s test set is empty; pass '
-                                '--parity-images FILE_OR_FOLDER.')
-    return [dict(img_path=i['img_path'], gt_label=i.get('gt_label'))
-            for i in infos]
-
-
-def _with_size(cfg, size: Sequence[int]):
-    cfg = copy.deepcopy(cfg)
-    for step in cfg.test_dataloader.dataset.pipeline:
-        if step['type'] == 'ResizeKeepRatioPad':
-            step['size'] = tuple(size)
-    return cfg
-
-
-def _served_preprocessing_diff(paths: Sequence[str], spec: dict,
-                               reference: torch.Tensor) -> float:
-    from dinov3_mm.utils.image_ops import preprocess_encoded
-    served = []
-    for path in paths:
-        with open(path, 'rb') as f:
-            data = f.read()
-        try:
-            served.append(preprocess_encoded(data, spec)[0])
-        except ValueError as exc:  # e.g. above the served size limits
-            raise ValueError(f'Parity image {path}: {exc}') from exc
-    return float(np.abs(np.stack(served) - reference.numpy()).max())
-
-
-def _accuracy(onnx_path: str, model: nn.Module, inputs: torch.Tensor,
-              labels: Sequence[int]) -> dict:
-    from .export import DeployWrapper
-    with torch.no_grad():
-        ref = DeployWrapper(model, 'classification')(inputs).numpy()
-    got = run_onnx(onnx_path, inputs)['probs']
-    labels = np.asarray(labels)
-    acc_ref = float((ref.argmax(1) == labels).mean())
-    acc_onnx = float((got.argmax(1) == labels).mean())
-    return dict(images=len(labels), accuracy_pytorch_fp32=acc_ref,
-                accuracy_onnx=acc_onnx, accuracy_drop=acc_ref - acc_onnx)
 
 
 def _report_markdown(summary: dict) -> str:
@@ -200,54 +142,108 @@ def deploy(config,
         ValueError: A limit is not a positive whole number, or a parity
             image is above a limit.
     """
-    from mmengine.config import Config
+    _check_options(dynamic, precision)
+    limits = serving_limits(max_image_pixels, max_image_bytes)
+    _check_precision(precision)
+    model = _build_model(config, checkpoint, cfg_options)
+    task = detect_task(model) if task in (None, 'auto') else task
+    config_name = config if isinstance(config, str) else 'the config'
+    spec = serving_spec(model, task, config_name=config_name, **limits)
+    os.makedirs(work_dir, exist_ok=True)
+    samples, inputs = _parity_inputs(model, parity_images, num_parity_images)
+    paths = [s['img_path'] for s in samples]
+    prep_diff = served_preprocessing_diff(paths, spec, inputs)
 
-    from dinov3_mm.apis import init_model
+    onnx_path = osp.join(work_dir, 'model.onnx')
+    exported = export_onnx(model, task, onnx_path,
+                           input_size=spec['input_size'], opset=opset,
+                           dynamic_batch='batch' in dynamic,
+                           precision=precision, dynamic_hw='hw' in dynamic,
+                           calibration=inputs)
+    checks, failures = _check_parity_at_sizes(
+        model, onnx_path, task, inputs, paths, tuple(spec['input_size']),
+        dynamic, precision, extra_sizes)
+    summary = _parity_summary(model, onnx_path, task, spec, precision, opset,
+                              dynamic, inputs, samples, prep_diff, checks,
+                              failures, exported['fp32_nodes'])
+    _write_parity_report(summary, work_dir)
+
+    repo_batch = max_batch_size if 'batch' in dynamic else 1
+    repos = _write_repositories(work_dir, onnx_path, spec,
+                                _num_outputs(checks[0], task), name,
+                                repo_batch, instance_kind, topk)
+    summary.update(repositories=repos, ensemble=name, spec=spec,
+                   limits=limits,
+                   server_args=server_args(limits, repo_batch))
+    _write_summary(summary, work_dir)
+    return summary
+
+
+def _check_options(dynamic: Sequence[str], precision: str) -> None:
+    """Refuse unknown dynamic axes."""
     unknown = set(dynamic) - {'batch', 'hw'}
     if unknown:
         raise ValueError(f'--dynamic takes batch and/or hw, got '
                          f'{sorted(unknown)}.')
-    limits = serving_limits(max_image_pixels, max_image_bytes)
+
+
+def _check_precision(precision: str) -> None:
+    """Refuse bf16, whose parity cannot be checked on the CPU."""
     if precision == 'bf16':
         raise ExportError(
             'bf16 ONNX models do not run on onnxruntime\'s CPU kernels here, '
             'so their parity cannot be checked; use fp16 (GPU) or int8 '
             '(CPU).')
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    config_name = config if isinstance(config, str) else 'the config'
-    model = init_model(cfg, checkpoint, cfg_options=cfg_options)
-    task = detect_task(model) if task in (None, 'auto') else task
-    spec = serving_spec(model, task, config_name=config_name, **limits)
-    os.makedirs(work_dir, exist_ok=True)
 
+
+def _build_model(config, checkpoint: Optional[str],
+                 cfg_options: Optional[dict]) -> nn.Module:
+    """The model of ``config`` (path or Config) with ``checkpoint`` loaded."""
+    from mmengine.config import Config
+
+    from dinov3_mm.apis import init_model
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    return init_model(cfg, checkpoint, cfg_options=cfg_options)
+
+
+def _parity_inputs(model: nn.Module, parity_images: Optional[Sequence[str]],
+                   num_parity_images: int) -> Tuple[List[dict], torch.Tensor]:
+    """The parity samples (``img_path``, ``gt_label``) and their batch."""
     if parity_images:
         paths = list_image_sources(parity_images)[:num_parity_images]
         samples = [dict(img_path=p, gt_label=None) for p in paths]
     else:
         samples = test_set_samples(model.cfg, num_parity_images)
     paths = [s['img_path'] for s in samples]
-    inputs = preprocess_images(model, paths, model.cfg)
-    prep_diff = _served_preprocessing_diff(paths, spec, inputs)
+    return samples, preprocess_images(model, paths, model.cfg)
 
-    onnx_path = osp.join(work_dir, 'model.onnx')
-    dynamic_batch = 'batch' in dynamic
-    exported = export_onnx(model, task, onnx_path,
-                           input_size=spec['input_size'], opset=opset,
-                           dynamic_batch=dynamic_batch, precision=precision,
-                           dynamic_hw='hw' in dynamic, calibration=inputs)
-    size = tuple(spec['input_size'])
+
+def _check_parity_at_sizes(
+        model: nn.Module, onnx_path: str, task: str, inputs: torch.Tensor,
+        paths: Sequence[str], size: Tuple[int, int], dynamic: Sequence[str],
+        precision: str, extra_sizes: Optional[Sequence[Sequence[int]]]
+) -> Tuple[List[dict], List[str]]:
+    """Parity reports at every checked size and batch, and the failures.
+
+    The input size is always checked; with a dynamic H/W ``extra_sizes``
+    too (default: 1.5 times the input size), and with a dynamic batch
+    batches of 1 and of every image.
+
+    Raises:
+        ExportError: onnxruntime refuses one of the shapes.
+    """
     sizes = [size]
     if 'hw' in dynamic:
         divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1))
         sizes += [tuple(s) for s in (extra_sizes or [[
             max(divisor, round(1.5 * s / divisor) * divisor) for s in size
         ]])]
-    batch_sizes = sorted({1, len(paths)}) if dynamic_batch else [1]
+    batch_sizes = sorted({1, len(paths)}) if 'batch' in dynamic else [1]
     tolerance = TOLERANCES[precision]
     checks, failures = [], []
     for hw in sizes:
         size_inputs = inputs if hw == size else preprocess_images(
-            model, paths, _with_size(model.cfg, hw))
+            model, paths, config_at_size(model.cfg, hw))
         for batch in batch_sizes:
             try:
                 report = check_parity(
@@ -262,47 +258,75 @@ def deploy(config,
             checks.append(report)
             failures += [f'input {report["input_shape"]}: {f}'
                          for f in report['failures']]
+    return checks, failures
+
+
+def _parity_summary(model: nn.Module, onnx_path: str, task: str, spec: dict,
+                    precision: str, opset: int, dynamic: Sequence[str],
+                    inputs: torch.Tensor, samples: Sequence[dict],
+                    prep_diff: float, checks: List[dict],
+                    failures: List[str], fp32_nodes: List[str]) -> dict:
+    """The summary of the checks: tolerances, reports, failures, verdict.
+
+    ``failures`` gains the served-preprocessing failure, if any.
+    """
+    paths = [s['img_path'] for s in samples]
     summary = dict(
         task=task, precision=precision, onnx=osp.abspath(onnx_path),
-        opset=opset, dynamic=list(dynamic), input_size=list(size),
-        tolerance=tolerance, preprocessing_max_abs_diff=prep_diff,
-        checks=checks, fp32_nodes=exported['fp32_nodes'],
-        failures=failures, passed=not failures, images=paths)
+        opset=opset, dynamic=list(dynamic),
+        input_size=list(spec['input_size']),
+        tolerance=TOLERANCES[precision],
+        preprocessing_max_abs_diff=prep_diff, checks=checks,
+        fp32_nodes=fp32_nodes, failures=failures, passed=not failures,
+        images=paths)
     labels = [s['gt_label'] for s in samples]
     if (precision == 'int8' and task == 'classification'
             and all(isinstance(v, (int, np.integer)) for v in labels)):
-        summary['int8'] = _accuracy(onnx_path, model, inputs, labels)
+        summary['int8'] = accuracy_drop(onnx_path, model, inputs, labels)
     if prep_diff > 1e-4:
         failures.append(f'served preprocessing differs from the test '
                         f'pipeline by {prep_diff:.3g}')
         summary['passed'] = False
+    return summary
+
+
+def _write_parity_report(summary: dict, work_dir: str) -> None:
+    """``parity_report.json`` / ``.md``; then fail if a check failed.
+
+    Raises:
+        ParityError: The summary lists failures.
+    """
     report_path = osp.join(work_dir, 'parity_report.json')
     with open(report_path, 'w') as f:
         json.dump(summary, f, indent=2)
     with open(osp.join(work_dir, 'parity_report.md'), 'w') as f:
         f.write(_report_markdown(summary))
-    if failures:
+    if summary['failures']:
         raise ParityError(
             f'Deployment parity failed ({report_path}): '
-            + '; '.join(failures), summary)
+            + '; '.join(summary['failures']), summary)
 
-    num_outputs = _num_outputs(checks[0], task)
-    repo_batch = max_batch_size if dynamic_batch else 1
+
+def _write_repositories(work_dir: str, onnx_path: str, spec: dict,
+                        num_outputs: int, name: str, max_batch_size: int,
+                        instance_kind: str, topk: int) -> Dict[str, str]:
+    """The two Triton repositories; their absolute paths by backend."""
     repos = {}
     for folder, backend in (('triton', 'onnxruntime'),
                             ('triton_python', 'python')):
         repo = osp.join(work_dir, folder)
         write_triton_repository(
             repo, onnx_path, spec, num_outputs, name=name, backend=backend,
-            max_batch_size=repo_batch, instance_kind=instance_kind,
+            max_batch_size=max_batch_size, instance_kind=instance_kind,
             topk=topk)
         repos[backend] = osp.abspath(repo)
-    summary.update(repositories=repos, ensemble=name, spec=spec,
-                   limits=limits,
-                   server_args=server_args(limits, repo_batch))
+    return repos
+
+
+def _write_summary(summary: dict, work_dir: str) -> None:
+    """``deploy.json``."""
     with open(osp.join(work_dir, 'deploy.json'), 'w') as f:
         json.dump(summary, f, indent=2)
-    return summary
 
 
 def _num_outputs(check: dict, task: str) -> int:

@@ -17,7 +17,7 @@ from dinov3_mm.apis.inference import is_annotation_loader, transform_type_name
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 
-from .export import ExportError
+from .errors import ExportError
 
 #: Test-pipeline transforms a served model can reproduce.
 SERVABLE_TRANSFORMS = ('LoadImage', 'ResizeKeepRatioPad')

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from dinov3_mm.utils.image_ops import DEFAULT_MAX_IMAGE_BYTES
 
-from .export import OUTPUT_NAMES
+from .export_wrapper import OUTPUT_NAMES
 
 TEMPLATES = osp.join(osp.dirname(osp.abspath(__file__)), 'triton_models')
 IMAGE_OPS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),

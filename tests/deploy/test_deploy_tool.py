@@ -10,8 +10,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from dinov3_mm.deploy import ExportError
 from dinov3_mm.deploy.deployment import deploy
-from dinov3_mm.deploy.export import ExportError
 
 pytestmark = pytest.mark.filterwarnings('ignore')
 

@@ -257,7 +257,7 @@ class _Overflowing(nn.Module):
 
 
 def test_fp16_keeps_overflowing_nodes_in_fp32(tmp_path):
-    from dinov3_mm.deploy.export import fp16_overflow_nodes
+    from dinov3_mm.deploy.onnx_export import fp16_overflow_nodes
     torch.manual_seed(0)
     model = _Overflowing().eval()
     x = torch.randn(2, 3, 16, 16)

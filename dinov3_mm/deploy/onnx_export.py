@@ -1,4 +1,4 @@
-"""ONNX export of dinov3_mm models with a verified PyTorch/onnxruntime parity.
+"""ONNX export of dinov3_mm models: graph checks and fp16 / int8 conversion.
 
 Call graph::
 
@@ -9,9 +9,9 @@ Call graph::
     ├── onnx.checker.check_model + no If / Loop nodes (check_graph)
     └── precision: 'fp32' | 'fp16' (onnxruntime.transformers.float16)
                    | 'int8' (onnxruntime.quantization.quantize_dynamic)
-    check_parity(wrapper, onnx_path, inputs, task) -> report dict
-    └── raises ParityError beyond atol / min_cosine / min_agreement
-    write_parity_report(report, path) -> path.json + path.md
+
+The parity of the result with PyTorch is checked by
+:mod:`dinov3_mm.deploy.parity`.
 
 Only the batch axis can be dynamic. The spatial size is fixed at export:
 the RoPE ``sin``/``cos`` tables are computed in Python from the patch grid
@@ -25,144 +25,25 @@ The oneDNN linear fast path (:mod:`dinov3_mm.models.layers.linear`) is
 skipped while tracing (``torch.ops.mkldnn._linear_pointwise`` has no ONNX
 symbolic), so every layer exports as a plain ``Gemm``/``MatMul``.
 """
-import json
 import os
 import os.path as osp
 import re
 import tempfile
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-TASKS = ('classification', 'segmentation', 'features')
+from .errors import ExportError
+from .export_wrapper import DeployWrapper, as_wrapper
+
 PRECISIONS = ('fp32', 'fp16', 'int8')
-OUTPUT_NAMES = {
-    'classification': ('probs', ),
-    'segmentation': ('class_map', 'logits'),
-    'features': ('embeddings', ),
-}
 #: Control-flow nodes refused in exported graphs.
 CONTROL_FLOW_OPS = ('If', 'Loop')
 
 
-class ExportError(RuntimeError):
-    """The model cannot be exported (unsupported op, control flow, ...).
-
-    Attributes:
-        op (str, optional): The offending operator, when known.
-        module (str, optional): Qualified name of the module calling it.
-    """
-
-    def __init__(self, message: str, op: Optional[str] = None,
-                 module: Optional[str] = None):
-        super().__init__(message)
-        self.op = op
-        self.module = module
-
-
-class ParityError(AssertionError):
-    """ONNX outputs differ from PyTorch beyond the tolerance.
-
-    Attributes:
-        report (dict): The :func:`check_parity` report.
-    """
-
-    def __init__(self, message: str, report: dict):
-        super().__init__(message)
-        self.report = report
-
-
-# --------------------------------------------------------------- wrapper
-def detect_task(model: nn.Module) -> str:
-    """``'segmentation'`` (a ``decode_head``), ``'classification'`` (a
-    ``head``) or ``'features'`` (a bare backbone or anything else)."""
-    if hasattr(model, 'decode_head'):
-        return 'segmentation'
-    if hasattr(model, 'head') and hasattr(model, 'backbone'):
-        return 'classification'
-    return 'features'
-
-
-class DeployWrapper(nn.Module):
-    """Plain-tensor interface for export: normalised ``(B, 3, H, W)`` in.
-
-    Outputs per task:
-
-    - ``'classification'``: ``probs`` ``(B, K)``; softmax, or sigmoid when
-      the head is multi-label (``head.multi_label``).
-    - ``'segmentation'``: ``(class_map, logits)``, ``(B, H, W)`` int64 and
-      ``(B, K, H, W)`` at input size; ``K == 1`` (binary) thresholds the
-      sigmoid at ``threshold`` (default: the segmentor's).
-    - ``'features'``: ``embeddings`` ``(B, C)``, the class token after the
-      final norm (``forward_features()['x_norm_clstoken']``), L2-normalised
-      too when ``l2_normalize``.
-
-    Args:
-        model (nn.Module): Classifier, segmentor or backbone.
-        task (str, optional): One of :data:`TASKS`; detected if None.
-        threshold (float, optional): Binary segmentation threshold.
-        l2_normalize (bool): L2-normalise the embeddings. Defaults to False.
-    """
-
-    def __init__(self, model: nn.Module, task: Optional[str] = None,
-                 threshold: Optional[float] = None,
-                 l2_normalize: bool = False):
-        super().__init__()
-        task = task or detect_task(model)
-        if task not in TASKS:
-            raise ValueError(f'task must be one of {TASKS}, got {task!r}.')
-        self.model = model
-        self.task = task
-        self.threshold = (threshold if threshold is not None else
-                          getattr(model, 'threshold', 0.5))
-        self.l2_normalize = l2_normalize
-        head = getattr(model, 'head', None)
-        self.multi_label = bool(getattr(head, 'multi_label', False))
-
-    @property
-    def output_names(self) -> Tuple[str, ...]:
-        return OUTPUT_NAMES[self.task]
-
-    def forward(self, inputs: Tensor):
-        if self.task == 'classification':
-            logits = self.model(inputs, mode='tensor')
-            return logits.sigmoid() if self.multi_label else logits.softmax(1)
-        if self.task == 'segmentation':
-            logits = self.model(inputs, mode='tensor')
-            if logits.shape[1] == 1:
-                class_map = (logits.sigmoid() > self.threshold)[:, 0].long()
-            else:
-                class_map = logits.argmax(1)
-            return class_map, logits
-        return self._embeddings(inputs)
-
-    def _embeddings(self, inputs: Tensor) -> Tensor:
-        backbone = getattr(self.model, 'backbone', self.model)
-        if hasattr(backbone, 'forward_features'):
-            emb = backbone.forward_features(inputs)['x_norm_clstoken']
-        else:
-            out = backbone(inputs)
-            emb = out[-1] if isinstance(out, (tuple, list)) else out
-            if emb.ndim != 2:
-                raise ExportError(
-                    f'{type(backbone).__name__} has no forward_features and '
-                    f'returns {emb.ndim}-D features; expected (B, C).')
-        return F.normalize(emb, dim=-1) if self.l2_normalize else emb
-
-
-def _as_wrapper(model: nn.Module, task: Optional[str]) -> DeployWrapper:
-    if isinstance(model, DeployWrapper):
-        if task is not None and task != model.task:
-            raise ValueError(f'Wrapper task {model.task!r} != {task!r}.')
-        return model
-    return DeployWrapper(model, task)
-
-
-# ---------------------------------------------------------------- export
 def _prepare(model: nn.Module) -> nn.Module:
     """Merge LoRA adapters (in place) and switch to eval mode."""
     inner = model.model if isinstance(model, DeployWrapper) else model
@@ -325,7 +206,7 @@ def export_onnx(model: nn.Module,
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got '
                          f'{precision!r}.')
-    wrapper = _as_wrapper(_prepare(model), task)
+    wrapper = as_wrapper(_prepare(model), task)
     wrapper.eval()
     device = next(iter(wrapper.parameters()), torch.empty(0)).device
     dummy = torch.randn(batch_size, 3, *input_size, device=device)
@@ -438,168 +319,3 @@ def _to_fp16(src: str, dst: str, keep_fp32: Sequence[str] = ()) -> None:
     # the converter appends the input casts after their consumers
     model.topological_sort()
     onnx.save(model.model, dst)
-
-
-# ---------------------------------------------------------------- parity
-def run_onnx(onnx_path: str, inputs: Union[Tensor, np.ndarray]
-             ) -> Dict[str, np.ndarray]:
-    """Outputs by name from onnxruntime on the CPU."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(onnx_path, opts,
-                                providers=['CPUExecutionProvider'])
-    x = inputs.detach().cpu().numpy() if isinstance(inputs, Tensor) else inputs
-    outs = sess.run(None, {'input': x.astype(np.float32)})
-    return {o.name: v for o, v in zip(sess.get_outputs(), outs)}
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    denom = np.linalg.norm(a) * np.linalg.norm(b)
-    if denom == 0:
-        return 1.0 if np.array_equal(a, b) else 0.0
-    return float(a @ b / denom)
-
-
-def check_parity(model_or_wrapper: nn.Module,
-                 onnx_path: str,
-                 inputs: Tensor,
-                 task: Optional[str] = None,
-                 atol: float = 1e-4,
-                 min_cosine: float = 0.9999,
-                 min_agreement: Optional[float] = None,
-                 raise_on_fail: bool = True) -> dict:
-    """Compare onnxruntime (CPU) with PyTorch on preprocessed images.
-
-    Args:
-        model_or_wrapper (nn.Module): The exported model (already merged if
-            it had LoRA) or its :class:`DeployWrapper`.
-        onnx_path (str): Exported file.
-        inputs (Tensor): Normalised ``(B, 3, H, W)`` images at the export
-            size.
-        task (str, optional): Detected if None.
-        atol (float): Largest allowed absolute difference of the float
-            outputs (``probs`` / ``logits`` / ``embeddings``).
-        min_cosine (float): Smallest allowed cosine similarity of the float
-            outputs.
-        min_agreement (float, optional): Smallest allowed top-1 (or
-            per-pixel mask) agreement; not checked when None.
-        raise_on_fail (bool): Raise :class:`ParityError` on failure.
-
-    Returns:
-        dict: ``onnx``, ``task``, ``batch``, ``input_shape``, tolerances,
-        ``outputs`` (per name: ``max_abs_diff``, ``cosine``; ``top1_agreement``
-        for probs, ``mask_agreement`` for class maps), ``passed`` and
-        ``failures``.
-    """
-    wrapper = _as_wrapper(model_or_wrapper, task).eval()
-    with torch.no_grad():
-        ref = wrapper(inputs)
-    ref = ref if isinstance(ref, tuple) else (ref, )
-    got = run_onnx(onnx_path, inputs)
-    outputs, failures = {}, []
-    for name, ref_t in zip(wrapper.output_names, ref):
-        r = ref_t.detach().cpu().numpy()
-        o = got[name]
-        if r.shape != o.shape:
-            failures.append(f'{name}: shape {o.shape} != {r.shape}')
-            outputs[name] = dict(shape=list(o.shape))
-            continue
-        entry: dict = dict(shape=list(r.shape))
-        if name == 'class_map':
-            entry['mask_agreement'] = float((r == o).mean())
-            if (min_agreement is not None
-                    and entry['mask_agreement'] < min_agreement):
-                failures.append(f'{name}: mask agreement '
-                                f"{entry['mask_agreement']:.6f} < "
-                                f'{min_agreement}')
-        else:
-            diff = np.abs(r.astype(np.float64) - o.astype(np.float64))
-            entry['max_abs_diff'] = float(diff.max()) if diff.size else 0.0
-            entry['cosine'] = _cosine(r, o)
-            if entry['max_abs_diff'] > atol:
-                failures.append(f"{name}: max abs diff "
-                                f"{entry['max_abs_diff']:.3g} > atol {atol}")
-            if entry['cosine'] < min_cosine:
-                failures.append(f"{name}: cosine {entry['cosine']:.6f} < "
-                                f'{min_cosine}')
-            if name == 'probs':
-                entry['top1_agreement'] = float(
-                    (r.argmax(1) == o.argmax(1)).mean())
-                if (min_agreement is not None
-                        and entry['top1_agreement'] < min_agreement):
-                    failures.append(f'{name}: top-1 agreement '
-                                    f"{entry['top1_agreement']:.4f} < "
-                                    f'{min_agreement}')
-        outputs[name] = entry
-    report = dict(onnx=osp.abspath(onnx_path), task=wrapper.task,
-                  batch=int(inputs.shape[0]),
-                  input_shape=list(inputs.shape), atol=atol,
-                  min_cosine=min_cosine, min_agreement=min_agreement,
-                  outputs=outputs, passed=not failures, failures=failures)
-    if failures and raise_on_fail:
-        raise ParityError(f'ONNX parity failed for {onnx_path}: '
-                          + '; '.join(failures), report)
-    return report
-
-
-def write_parity_report(report: dict, path: str) -> Tuple[str, str]:
-    """Write ``report`` as JSON and a markdown table next to it.
-
-    Args:
-        report (dict): From :func:`check_parity`.
-        path (str): JSON file; the table goes to the same stem + ``.md``.
-
-    Returns:
-        tuple[str, str]: The JSON and markdown paths.
-    """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    stem = path[:-5] if path.endswith('.json') else path
-    json_path, md_path = stem + '.json', stem + '.md'
-    with open(json_path, 'w') as f:
-        json.dump(report, f, indent=2)
-    cols = ('max_abs_diff', 'cosine', 'top1_agreement', 'mask_agreement')
-    lines = [
-        f"# ONNX parity: {osp.basename(report['onnx'])}", '',
-        f"task `{report['task']}`, input {report['input_shape']}, atol "
-        f"{report['atol']}, min cosine {report['min_cosine']}: "
-        f"**{'PASS' if report['passed'] else 'FAIL'}**", '',
-        '| output | ' + ' | '.join(cols) + ' |',
-        '|---' * (len(cols) + 1) + '|',
-    ]
-    for name, entry in report['outputs'].items():
-        cells = []
-        for c in cols:
-            v = entry.get(c)
-            cells.append('-' if v is None else
-                         (f'{v:.3g}' if c == 'max_abs_diff' else f'{v:.6f}'))
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    for failure in report['failures']:
-        lines.append(f'\n- {failure}')
-    with open(md_path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    return json_path, md_path
-
-
-def preprocess_images(model: nn.Module, images: Sequence[str],
-                      cfg=None) -> Tensor:
-    """Normalised batch of image files via a test pipeline and the model's
-    data preprocessor.
-
-    Args:
-        model (nn.Module): Model with a ``data_preprocessor``.
-        images (list[str]): Image paths.
-        cfg (Config, optional): Config whose test pipeline is used; defaults
-            to ``model.cfg`` (set by :func:`~dinov3_mm.apis.init_model`).
-    """
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-
-    from dinov3_mm.apis.inference import build_test_pipeline
-    cfg = cfg if cfg is not None else model.cfg
-    init_default_scope(cfg.get('default_scope', 'dinov3_mm'))
-    pipeline = build_test_pipeline(cfg)
-    batch = pseudo_collate([pipeline(dict(img_path=p)) for p in images])
-    with torch.no_grad():
-        return model.data_preprocessor(batch, False)['inputs']
