@@ -8,8 +8,8 @@ except ImportError as exc:
         "(or install dinov3_mm with its lite extra: pip install '.[lite]'). "
         f'Importing mmcv said: {exc}') from None
 from .engine.atomic_io import register_atomic_local_backend
-from .engine.checkpoint_compat import register_safe_globals
 from .engine.checkpoint_loaders import register_weights_only_loaders
+from .utils.safe_globals import register_safe_globals
 from .version import __version__
 
 # torch >= 2.6 loads with weights_only=True; let mmengine's resume read its

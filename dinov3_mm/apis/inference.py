@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 from dinov3_mm.registry import MODELS
+from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.checkpoint_io import load_weights_only
 from dinov3_mm.utils.quiet_init import init_weights_quietly
 from dinov3_mm.utils.state_dict_loading import load_model_weights
@@ -208,9 +209,8 @@ def write_predictions_csv(paths: Iterable[str], predictions: Sequence[dict],
     predictions = list(predictions)
     num = len(predictions[0]['scores']) if predictions else 0
     names = list(classes) if classes else [str(i) for i in range(num)]
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    tmp = out_file + '.tmp'
-    with open(tmp, 'w', newline='') as f:
+
+    def write_rows(f) -> None:
         writer = csv.writer(f)
         writer.writerow(['path', 'pred_label', 'pred_class', 'pred_score'] +
                         [f'prob_{n}' for n in names])
@@ -222,5 +222,6 @@ def write_predictions_csv(paths: Iterable[str], predictions: Sequence[dict],
             writer.writerow([path, label, name if name is not None else '',
                              f"{pred['pred_score']:.6f}"] +
                             [f'{p:.6f}' for p in pred['scores']])
-    os.replace(tmp, out_file)
+
+    atomic_write_text(out_file, write_rows, newline='')
     return out_file

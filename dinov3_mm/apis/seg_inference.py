@@ -12,6 +12,7 @@ from PIL import Image
 from torch import nn
 
 from dinov3_mm.apis.inference import ImageInput, build_test_pipeline
+from dinov3_mm.utils.atomic_write import atomic_write_text
 
 #: Meta keys the segmentor needs to undo the test pipeline's padding.
 _NEEDED_META_KEYS = ('pad_border', )
@@ -245,14 +246,14 @@ def write_seg_outputs(paths: Sequence[str],
         fractions = counts[:len(names)] / max(mask.size, 1)
         rows.append([path, mask_path, mask.shape[0], mask.shape[1]] +
                     [f'{f:.6f}' for f in fractions])
-    os.makedirs(out_dir, exist_ok=True)
     summary = osp.join(out_dir, 'summary.csv')
-    tmp = summary + '.tmp'
-    with open(tmp, 'w', newline='') as f:
+
+    def write_summary(f) -> None:
         writer = csv.writer(f)
         writer.writerow(['path', 'mask', 'height', 'width'] +
                         [f'frac_{n}' for n in names])
         writer.writerows(rows)
-    os.replace(tmp, summary)
+
+    atomic_write_text(summary, write_summary, newline='')
     written['summary'] = summary
     return written

@@ -7,11 +7,12 @@ The written file gets the mode an ordinary ``open(path, 'w')`` would give it
 (``0o666`` less the umask), not the ``0o600`` of :func:`tempfile.mkstemp`.
 """
 import glob
+import io
 import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, List, Union
+from typing import BinaryIO, Callable, List, Optional, TextIO, Union
 
 PathLike = Union[str, Path]
 TEMP_SUFFIX = '.tmp'
@@ -56,6 +57,34 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> str:
 def atomic_write_bytes(data: bytes, path: PathLike) -> str:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path: PathLike,
+                      write: Callable[[TextIO], None],
+                      encoding: str = 'utf-8',
+                      newline: Optional[str] = None) -> str:
+    """Like :func:`atomic_write`, for ``write`` functions that write text.
+
+    Args:
+        path (str | Path): The file to create or replace.
+        write (callable): Writes the content to the text file it is given
+            (e.g. a :func:`csv.writer` over it).
+        encoding (str): Text encoding. Defaults to ``'utf-8'``.
+        newline (str, optional): As for :func:`open`; ``''`` for the csv
+            module. Defaults to None (universal newlines).
+
+    Returns:
+        str: ``path``.
+    """
+
+    def write_binary(f: BinaryIO) -> None:
+        text = io.TextIOWrapper(f, encoding=encoding, newline=newline)
+        try:
+            write(text)
+        finally:
+            text.detach()  # flushes; the binary file stays open
+
+    return atomic_write(path, write_binary)
 
 
 def remove_stale_temp_files(directory: PathLike) -> List[str]:

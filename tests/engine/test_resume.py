@@ -3,11 +3,10 @@
 torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, and
 mmengine's checkpoints hold more than tensors (HistoryBuffer, numpy arrays
 and scalars, ConfigDict). ``dinov3_mm`` allow-lists exactly those on import
-(``dinov3_mm.engine.checkpoint_compat``); these tests train, resume and check
+(``dinov3_mm.utils.safe_globals``); these tests train, resume and check
 that nothing was silently switched to full unpickling.
 """
 import copy
-import pickle
 import textwrap
 import uuid
 from pathlib import Path
@@ -26,8 +25,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import dinov3_mm  # noqa: F401  (registers the safe globals)
-from dinov3_mm.engine.checkpoint_compat import (mmengine_safe_globals,
-                                                register_safe_globals)
 from dinov3_mm.registry import METRICS, MODELS
 
 TORCH_DEFAULTS_TO_WEIGHTS_ONLY = (
@@ -320,50 +317,3 @@ def test_without_safe_globals_loading_fails(trained_two_epochs, run_python):
     assert 'FAILED UnpicklingError' in torch_line, torch_line
     assert 'FAILED UnpicklingError' in mm_line, mm_line
     assert 'with dinov3_mm LOADED' in lines
-
-
-class _Reduce:
-    """Pickles as ``fn(*args)``, like a hostile checkpoint would."""
-
-    def __init__(self, fn, args):
-        self.fn, self.args = fn, args
-
-    def __reduce__(self):
-        return self.fn, self.args
-
-
-@pytest.mark.skipif(
-    not TORCH_DEFAULTS_TO_WEIGHTS_ONLY,
-    reason='the getattr stand-in needs torch >= 2.6 named safe globals')
-@pytest.mark.parametrize('target,attr', [
-    (HistoryBuffer, 'update'),
-    (HistoryBuffer, '__init__'),
-    (np.ndarray, 'tofile'),
-    (ConfigDict, '__class__'),
-])
-def test_getattr_stand_in_refuses_other_attributes(tmp_path, target, attr):
-    path = tmp_path / 'hostile.pth'
-    torch.save({'x': _Reduce(getattr, (target, attr))}, path)
-    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
-        torch.load(path, weights_only=True)
-
-
-@pytest.mark.skipif(
-    not TORCH_DEFAULTS_TO_WEIGHTS_ONLY,
-    reason='the getattr stand-in needs torch >= 2.6 named safe globals')
-def test_getattr_stand_in_allows_statistics_methods(tmp_path):
-    path = tmp_path / 'stats.pth'
-    torch.save({'mean': _Reduce(getattr, (HistoryBuffer, 'mean'))}, path)
-    assert torch.load(path, weights_only=True)['mean'] is HistoryBuffer.mean
-
-
-def test_register_safe_globals_is_idempotent_and_narrow():
-    register_safe_globals()
-    before = list(torch.serialization.get_safe_globals())
-    register_safe_globals()
-    assert list(torch.serialization.get_safe_globals()) == before
-    for item in mmengine_safe_globals():
-        assert item in before
-    objects = [g[0] if isinstance(g, tuple) else g for g in before]
-    assert getattr not in objects, 'the real getattr must never be allowed'
-    assert eval not in objects and exec not in objects

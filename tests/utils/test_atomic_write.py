@@ -1,4 +1,5 @@
 """Atomic writes: old or new content, never a torn file; usual file mode."""
+import csv
 import errno
 import os
 import stat
@@ -6,6 +7,7 @@ import stat
 import pytest
 
 from dinov3_mm.utils.atomic_write import (atomic_write, atomic_write_bytes,
+                                          atomic_write_text,
                                           remove_stale_temp_files)
 
 
@@ -32,6 +34,33 @@ def test_disk_full_keeps_the_old_file_and_no_temp(tmp_path):
     assert target.read_bytes() == b'old checkpoint'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['epoch_1.pth']
 
+
+def test_text_writes_csv_rows_into_place(tmp_path):
+    target = tmp_path / 'out' / 'predictions.csv'
+
+    def write_rows(f):
+        writer = csv.writer(f)
+        writer.writerow(['path', 'class'])
+        writer.writerow(['a\u00e9.png', 'cat'])
+
+    assert atomic_write_text(target, write_rows, newline='') == str(target)
+    assert target.read_bytes() == 'path,class\r\na\u00e9.png,cat\r\n'.encode()
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        'predictions.csv']
+
+
+def test_text_failure_keeps_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / 'summary.csv'
+    target.write_text('old')
+
+    def fail(f):
+        f.write('new partial')
+        raise ValueError('bad row')
+
+    with pytest.raises(ValueError, match='bad row'):
+        atomic_write_text(target, fail)
+    assert target.read_text() == 'old'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['summary.csv']
 
 def test_stale_temp_files_are_removed(tmp_path):
     stale = tmp_path / 'epoch_2.pth.a1b2c3d4.tmp'

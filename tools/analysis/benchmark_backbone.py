@@ -15,7 +15,8 @@ import sys
 
 import torch
 
-from dinov3_mm.utils.benchmark import BENCH_DTYPES, benchmark_vit_vs_hf, to_markdown
+from benchmarks.backbone import benchmark_vit_vs_hf, to_markdown
+from benchmarks.common import BENCH_DTYPES
 
 
 def parse_args(argv=None):

@@ -11,9 +11,10 @@ import os.path as osp
 import sys
 
 from dinov3_mm.datasets.synthetic import write_shape_dataset
-from dinov3_mm.utils.benchmark import rows_to_markdown
-from dinov3_mm.utils.benchmark_deploy import (DEFAULT_CONFIG, onnx_vs_eager,
-                                              triton_vs_in_process)
+
+from benchmarks.common import rows_to_markdown
+from benchmarks.deploy import (DEFAULT_CONFIG, onnx_vs_eager,
+                               triton_vs_in_process)
 
 
 def parse_args(argv=None):

@@ -10,7 +10,8 @@ import json
 import sys
 
 import dinov3_mm  # noqa: F401
-from dinov3_mm.utils.benchmark_probe import benchmark_linear_probe
+
+from benchmarks.linear_probe import benchmark_linear_probe
 
 
 def parse_args(argv=None):

@@ -12,10 +12,10 @@ import argparse
 import json
 import sys
 
-from dinov3_mm.utils.benchmark import BENCH_DTYPES
-from dinov3_mm.utils.benchmark_seg import (DEFAULT_CONFIG,
-                                           benchmark_whole_vs_slide,
-                                           seg_rows_to_markdown)
+from benchmarks.common import BENCH_DTYPES
+from benchmarks.seg_inference import (DEFAULT_CONFIG,
+                                      benchmark_whole_vs_slide,
+                                      seg_rows_to_markdown)
 
 
 def parse_args(argv=None):

@@ -9,8 +9,7 @@ import argparse
 import json
 import sys
 
-from dinov3_mm.utils.benchmark_ssl import (benchmark_ssl_step,
-                                           ssl_rows_to_markdown)
+from benchmarks.ssl_step import benchmark_ssl_step, ssl_rows_to_markdown
 
 
 def parse_args(argv=None):

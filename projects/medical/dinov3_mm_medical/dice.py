@@ -1,11 +1,11 @@
 """Per-volume, per-class Dice of label volumes, and its CSV / table."""
 import csv
 import math
-import os
-import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from dinov3_mm.utils import atomic_write_text
 
 DiceRow = Tuple[str, np.ndarray]
 
@@ -74,15 +74,15 @@ def write_dice_csv(rows: Sequence[DiceRow], classes: Sequence[str],
                    path: str) -> str:
     """One row per volume: case, the Dice of every class (0..1, ``nan`` when
     undefined) and the mean over the defined foreground classes."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w', newline='') as f:
+
+    def write_rows(f) -> None:
         writer = csv.writer(f)
         writer.writerow(dice_header(classes))
         for case, dice in rows:
             writer.writerow([case] + [_fmt(float(d)) for d in dice] +
                             [_fmt(mean_foreground(dice))])
-    os.replace(tmp, path)
+
+    atomic_write_text(path, write_rows, newline='')
     return path
 
 

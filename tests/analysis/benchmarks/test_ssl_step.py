@@ -1,6 +1,5 @@
 """The SSL step benchmark runs both steps and reports consistent numbers."""
-from dinov3_mm.utils.benchmark_ssl import (benchmark_ssl_step,
-                                           ssl_rows_to_markdown)
+from benchmarks.ssl_step import benchmark_ssl_step, ssl_rows_to_markdown
 
 
 def test_ssl_benchmark_row():

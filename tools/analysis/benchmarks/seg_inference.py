@@ -8,9 +8,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from dinov3_mm.registry import MODELS
-from dinov3_mm.utils.benchmark import (BENCH_DTYPES, _autocast,
-                                       _read_status_mib, _reset_peak_rss_mib,
-                                       _sync, rows_to_markdown)
+
+from .common import (BENCH_DTYPES, autocast, read_status_mib,
+                     reset_peak_rss_mib, rows_to_markdown, sync)
 
 DEFAULT_CONFIG = 'configs/segmentation/vits16_linear_frozen_seg_shapes.py'
 
@@ -31,12 +31,12 @@ def build_segmentor(config: str, mode: str, crop_size: Tuple[int, int],
 def _time_inference(model, x: torch.Tensor, iters: int, device: str,
                     dtype: Optional[torch.dtype]) -> float:
     """Seconds per ``model.inference`` call, averaged over ``iters``."""
-    with torch.inference_mode(), _autocast(device, dtype):
-        _sync(device)
+    with torch.inference_mode(), autocast(device, dtype):
+        sync(device)
         start = time.perf_counter()
         for _ in range(iters):
             model.inference(x)
-        _sync(device)
+        sync(device)
     return (time.perf_counter() - start) / iters
 
 
@@ -45,9 +45,9 @@ def _peak_worker(config, mode, crop_size, stride, dtype_name, batch_size,
     """Child process: peak RSS growth (MiB) over two inference calls."""
     model = build_segmentor(config, mode, crop_size, stride)
     x = torch.randn(batch_size, 3, img_size, img_size)
-    base = _reset_peak_rss_mib()
+    base = reset_peak_rss_mib()
     _time_inference(model, x, 2, 'cpu', BENCH_DTYPES[dtype_name])
-    queue.put(_read_status_mib('VmHWM') - base)
+    queue.put(read_status_mib('VmHWM') - base)
 
 
 def peak_inference_mib(config: str, mode: str, crop_size, stride,

@@ -1,10 +1,9 @@
 """The whole-vs-slide benchmark times both modes on the same weights."""
 import torch
 
-from dinov3_mm.utils.benchmark_seg import (benchmark_whole_vs_slide,
-                                           build_segmentor,
-                                           peak_inference_mib,
-                                           seg_rows_to_markdown)
+from benchmarks.seg_inference import (benchmark_whole_vs_slide,
+                                      build_segmentor, peak_inference_mib,
+                                      seg_rows_to_markdown)
 
 TINY = """
 model = dict(

@@ -10,7 +10,8 @@ those checkpoints contain; ``weights_only`` stays on, so a checkpoint still
 cannot run arbitrary code.
 
 What an mmengine checkpoint holds besides tensors, found by training, saving
-and loading with ``weights_only=True`` (see ``tests/engine/test_resume.py``):
+and loading with ``weights_only=True`` (see ``tests/engine/test_resume.py``;
+``tests/utils/test_safe_globals.py`` tests the allow-list itself):
 
 * ``message_hub.log_scalars``: :class:`mmengine.logging.HistoryBuffer`
   objects, whose state holds numpy arrays (``float64`` values, ``int64``

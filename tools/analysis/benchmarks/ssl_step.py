@@ -7,9 +7,9 @@ import torch
 from mmengine.registry import init_default_scope
 
 from dinov3_mm.registry import MODELS
-from dinov3_mm.utils.benchmark import (BENCH_DTYPES, _autocast,
-                                       rows_to_markdown)
 from dinov3_mm.utils.quiet_init import init_weights_quietly
+
+from .common import BENCH_DTYPES, autocast, rows_to_markdown
 
 
 def _ssl_step_fn(arch: str, batch_size: int, n_local: int, global_size: int,
@@ -64,7 +64,7 @@ def _supervised_step_fn(arch: str, batch_size: int,
 
 def _timed(step: Callable[[], None], iters: int,
            dtype: Optional[torch.dtype]) -> float:
-    with _autocast('cpu', dtype):
+    with autocast('cpu', dtype):
         start = time.perf_counter()
         for _ in range(iters):
             step()

@@ -1,5 +1,4 @@
 """Side-by-side speed and memory measurement of our ViT and the HF reference."""
-import contextlib
 import multiprocessing as mp
 import tempfile
 import time
@@ -7,7 +6,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-BENCH_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+from .common import (BENCH_DTYPES, autocast, read_status_mib,
+                     reset_peak_rss_mib, rows_to_markdown, sync)
 
 
 def _build_pair(arch: str, device: str):
@@ -32,26 +32,15 @@ def _runner(model: torch.nn.Module, is_ref: bool) -> Callable:
     return lambda x: model.forward_features(x)['x_norm_patchtokens']
 
 
-def _autocast(device: str, dtype: Optional[torch.dtype]):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-def _sync(device: str) -> None:
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize()
-
-
 def _time(fn: Callable, x: torch.Tensor, iters: int, device: str,
           dtype) -> float:
     """Seconds per forward pass, averaged over ``iters`` passes."""
-    with torch.inference_mode(), _autocast(device, dtype):
-        _sync(device)
+    with torch.inference_mode(), autocast(device, dtype):
+        sync(device)
         start = time.perf_counter()
         for _ in range(iters):
             fn(x)
-        _sync(device)
+        sync(device)
     return (time.perf_counter() - start) / iters
 
 
@@ -71,24 +60,9 @@ def _peak_memory_worker(arch, dtype_name, device, batch_size, img_size, which,
         _time(fn, x, 2, device, dtype)
         queue.put((torch.cuda.max_memory_allocated() - base) / 2**20)
         return
-    base = _reset_peak_rss_mib()
+    base = reset_peak_rss_mib()
     _time(fn, x, 2, device, dtype)
-    queue.put(_read_status_mib('VmHWM') - base)
-
-
-def _read_status_mib(field: str) -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _reset_peak_rss_mib() -> float:
-    """Reset the process' peak RSS (Linux ``clear_refs``); return current RSS."""
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    return _read_status_mib('VmRSS')
+    queue.put(read_status_mib('VmHWM') - base)
 
 
 def peak_memory_mib(arch: str, dtype_name: str, device: str, batch_size: int,
@@ -170,16 +144,6 @@ def benchmark_vit_vs_hf(arch: str,
                 peak_memory_mib(arch, dtype, device, batch_size, img_size,
                                 which), 1)
     return row
-
-
-def rows_to_markdown(rows: List[Dict[str, object]],
-                     cols: List[str]) -> str:
-    """Render benchmark rows as a markdown table with columns ``cols``."""
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    for row in rows:
-        lines.append('| ' + ' | '.join(str(row.get(c, '')) for c in cols) +
-                     ' |')
-    return '\n'.join(lines)
 
 
 def to_markdown(rows: List[Dict[str, object]]) -> str:
