@@ -21,7 +21,7 @@ import sys
 
 from dinov3_mm.deploy.client import (batched, benchmark, describe,
                                      read_files, run_requests, stats_line)
-from dinov3_mm.deploy.deployment import list_image_sources
+from dinov3_mm.deploy.parity_inputs import list_image_sources
 
 
 def parse_args(argv=None) -> argparse.Namespace:

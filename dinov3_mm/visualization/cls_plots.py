@@ -134,10 +134,9 @@ def _targets(scores: np.ndarray, labels: ArrayLike) -> np.ndarray:
 def _plot_curves(scores: ArrayLike, labels: ArrayLike,
                  classes: Optional[Sequence[str]], path: str, kind: str,
                  title: Optional[str]) -> str:
-    from dinov3_mm.evaluation.metrics.classification import (average_precision,
-                                                             binary_auroc,
-                                                             pr_curve,
-                                                             roc_curve)
+    from dinov3_mm.evaluation.functional import (average_precision,
+                                                 binary_auroc, pr_curve,
+                                                 roc_curve)
     s = _np(scores).astype(np.float64)
     if s.ndim != 2:
         raise ValueError(f'Expected (N, C) scores, got shape {s.shape}.')

@@ -88,7 +88,7 @@ def test_served_preprocessing_ignores_plugin_loaders(plugin_transforms):
         dict(type='PackSegInputs')
     ], 'plugin.py')
     assert steps['resize']['size'] == [64, 64]
-    from dinov3_mm.deploy.export import ExportError
+    from dinov3_mm.deploy import ExportError
     with pytest.raises(ExportError, match='plugin.py uses '
                        'PluginColourJitterForTest'):
         _pipeline_steps([

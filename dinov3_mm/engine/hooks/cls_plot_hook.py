@@ -67,8 +67,7 @@ class ClsPlotHook(Hook):
         return [m for m in metrics if getattr(m, 'last_results', None)]
 
     def _plot_eval(self, runner, evaluator, split: str) -> List[str]:
-        from dinov3_mm.evaluation.metrics.classification import \
-            confusion_matrix
+        from dinov3_mm.evaluation.functional import confusion_matrix
         from dinov3_mm.visualization.cls_plots import (plot_confusion_matrix,
                                                        plot_pr_curves,
                                                        plot_roc_curves)

@@ -56,7 +56,7 @@ def resolve_module(model: nn.Module, path: Optional[str]) -> nn.Module:
 class KNNEvalHook(Hook):
     """Weighted k-NN accuracy of a backbone's class token while training.
 
-    The DINO k-NN protocol (:func:`~dinov3_mm.evaluation.knn.knn_accuracy`):
+    The DINO k-NN protocol (:func:`~dinov3_mm.evaluation.functional.knn_accuracy`):
     class-token features of ``train_dataloader`` form the reference set,
     every image of ``val_dataloader`` is classified by the cosine-weighted
     vote of its ``k`` nearest references. The backbone is read at the dotted
@@ -206,8 +206,7 @@ class KNNEvalHook(Hook):
         Returns:
             dict: ``knn/top1`` (and ``knn/top5``) in percent.
         """
-        from dinov3_mm.evaluation.knn import (extract_cls_features,
-                                              knn_accuracy)
+        from dinov3_mm.evaluation import extract_cls_features, knn_accuracy
         backbone = resolve_module(runner.model, self.backbone)
         self._build(runner)
         train_loader, val_loader = self._loaders
