@@ -11,8 +11,9 @@ import argparse
 import ast
 import sys
 
-from dinov3_mm.models.backbones.weights import FORMATS, convert_checkpoint
-from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.apis import CheckpointError
+from dinov3_mm.apis.checkpoint_conversion import BACKBONES, convert_checkpoint
+from dinov3_mm.models.backbones.weights import FORMATS
 
 
 def parse_args(argv=None):
@@ -21,7 +22,7 @@ def parse_args(argv=None):
                         '.safetensors file or Hugging Face model directory')
     parser.add_argument('dst', help='output file, or directory for --to hf')
     parser.add_argument('--to', required=True, choices=FORMATS)
-    parser.add_argument('--backbone', choices=['DINOv3ViT', 'DINOv3ConvNeXt'],
+    parser.add_argument('--backbone', choices=BACKBONES,
                         help='backbone type (inferred when omitted)')
     parser.add_argument('--arch', help='arch name, or a Python dict literal '
                         '(inferred when omitted)')

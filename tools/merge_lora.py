@@ -8,8 +8,8 @@ The output loads into the model of the same config without ``model.lora``::
 import argparse
 import sys
 
-from dinov3_mm.models.lora import merge_lora_checkpoint
-from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.apis import CheckpointError
+from dinov3_mm.apis.lora_merge import merge_lora_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:

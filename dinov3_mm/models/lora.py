@@ -4,8 +4,9 @@
 layers of a backbone with ``peft`` LoRA layers and freezes every other
 backbone parameter; :func:`merge_lora` folds the adapters back into the
 weights and restores the plain modules, so the merged state dict loads into
-the same model built without LoRA. :func:`merge_lora_checkpoint` does that
-for a trained checkpoint (``tools/merge_lora.py``).
+the same model built without LoRA.
+:func:`dinov3_mm.apis.lora_merge.merge_lora_checkpoint` does that for a
+trained checkpoint (``tools/merge_lora.py``).
 
 Wrapped layers keep their weights under ``<name>.base_layer.*`` (peft's
 layout); a load pre-hook also accepts the plain ``<name>.weight`` keys, so
@@ -16,19 +17,10 @@ Blocks that fuse GELU into their first layer go through
 :func:`~dinov3_mm.models.layers.linear`, which calls a wrapped layer itself,
 so its adapter runs.
 """
-import copy
-import os.path as osp
-from typing import Sequence, Union
+from typing import Sequence
 
-import torch
-from mmengine.config import Config
 from mmengine.logging import print_log
 from torch import nn
-
-from dinov3_mm.registry import MODELS
-from dinov3_mm.utils.atomic_write import atomic_write
-from dinov3_mm.utils.checkpoint_io import load_weights_only
-from dinov3_mm.utils.state_dict_loading import load_model_weights
 
 DEFAULT_TARGETS = ('qkv', 'proj', 'fc1', 'fc2', 'w1', 'w2', 'w3', 'pwconv1',
                    'pwconv2')
@@ -148,42 +140,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
     if hasattr(model, 'lora_cfg'):
         model.lora_cfg = None
     return model
-
-
-def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
-                          out: str) -> str:
-    """Write a checkpoint with merged adapters for the config without LoRA.
-
-    Args:
-        config (str | Config): Training config whose ``model`` has ``lora``.
-        checkpoint (str): Checkpoint trained with that config.
-        out (str): Output path; written atomically (temp file + rename).
-
-    Returns:
-        str: ``out``. The file holds ``state_dict`` (loadable strictly into
-        ``model`` built with ``lora`` removed) and ``meta``.
-
-    Raises:
-        ValueError: The config has no ``lora`` or the checkpoint does not fit.
-    """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    model_cfg = copy.deepcopy(cfg.model)
-    if not model_cfg.get('lora'):
-        raise ValueError(f'{config}: model.lora is not set; there are no '
-                         'adapters to merge.')
-    model_cfg['backbone'].pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    state = load_weights_only(checkpoint)
-    load_model_weights(model, state, checkpoint_name=checkpoint,
-                       config_name=getattr(cfg, 'filename', None),
-                       hint='Pass the config the checkpoint was trained '
-                       'with.')
-    merged = merge_lora(model).state_dict()
-    leftover = [k for k in merged if LORA_MARKER in k or '.base_layer.' in k]
-    if leftover:
-        raise RuntimeError(f'Merging left adapter keys such as {leftover[:3]}.')
-    meta = dict(state.get('meta') or {}) if isinstance(state, dict) else {}
-    meta.update(lora_merged_from=osp.abspath(checkpoint),
-                lora=dict(cfg.model['lora']))
-    return atomic_write(
-        out, lambda f: torch.save(dict(meta=meta, state_dict=merged), f))

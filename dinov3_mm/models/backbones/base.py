@@ -1,5 +1,6 @@
-"""Common behaviour of the DINOv3 backbones: pretrained loading and freezing."""
-from typing import Dict, Optional
+"""Common behaviour of the DINOv3 backbones: archs, pretrained loading, freezing."""
+import copy
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import print_log
@@ -16,7 +17,18 @@ class DINOv3BackboneBase(BaseModule):
     checkpoint=...)`` into a strict, format-aware load that a later
     ``init_weights()`` (for instance the Runner's) never overwrites.
 
+    Archs follow one idiom: a class attribute :attr:`arch_zoo` maps names to
+    settings dicts, ``arch`` is one of those names or a custom dict, and
+    :meth:`resolve_arch` turns either into ``arch_settings`` (the name, or
+    ``'custom'``, is kept as ``arch``).
+
+    Subclasses set:
+        ``arch_zoo``: named arch settings.
+        ``arch_required_keys``: keys a custom arch dict must have.
+
     Subclasses implement:
+        ``_complete_arch(arch)``: validate a custom arch dict and fill in
+            defaults.
         ``_init_random_weights()``: the official random initialisation.
         ``state_dict_from_hf(state_dict)``: HF keys to ours (it may use the
             instance for entries HF does not store, e.g. RoPE periods).
@@ -24,6 +36,50 @@ class DINOv3BackboneBase(BaseModule):
         ``hf_config()``: the ``config.json`` dict of the HF model.
         ``_freeze_stages()``: apply ``frozen_stages``.
     """
+
+    arch_zoo: Dict[str, dict] = {}
+    arch_required_keys: Sequence[str] = ()
+
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        """Turn an arch name or dict into a complete settings dict.
+
+        Args:
+            arch (str | dict): A name of :attr:`arch_zoo` (any case) or a dict
+                with at least :attr:`arch_required_keys`.
+
+        Returns:
+            dict: A fresh settings dict (safe to modify).
+
+        Raises:
+            ValueError: Unknown name, or a dict the subclass rejects.
+            TypeError: ``arch`` is neither a str nor a dict.
+        """
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown {cls.__name__} arch {arch!r}; expected one of '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys '
+                    f'{list(cls.arch_required_keys)}.')
+            return copy.deepcopy(cls.arch_zoo[key])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch)}.')
+        missing = [k for k in cls.arch_required_keys if k not in arch]
+        if missing:
+            raise ValueError(
+                f'Custom {cls.__name__} arch is missing keys {missing}.')
+        return cls._complete_arch(copy.deepcopy(dict(arch)))
+
+    @classmethod
+    def _complete_arch(cls, arch: dict) -> dict:
+        raise NotImplementedError
+
+    def _init_arch(self, arch: Union[str, dict]) -> dict:
+        """Set ``arch_settings`` and ``arch`` (a zoo name or ``'custom'``)."""
+        self.arch_settings = self.resolve_arch(arch)
+        self.arch = arch if isinstance(arch, str) else 'custom'
+        return self.arch_settings
 
     def init_weights(self) -> None:
         """Load the pretrained checkpoint named by ``init_cfg``, once.

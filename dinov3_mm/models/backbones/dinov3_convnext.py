@@ -4,10 +4,9 @@ The parameter names are those of ``dinov3/models/convnext.py``, so the
 official ``dinov3_convnext_*_pretrain_*.pth`` files load with
 ``load_state_dict(strict=True)``. Hugging Face checkpoints
 (``facebook/dinov3-convnext-*``) are translated by
-:meth:`DINOv3ConvNeXt.state_dict_from_hf`.
+:mod:`~dinov3_mm.models.backbones.hf_convnext`.
 """
 import math
-import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -19,9 +18,10 @@ from torch import Tensor, nn
 
 from dinov3_mm.registry import MODELS
 from ..layers import Linear, linear
+from . import hf_convnext
 from .base import DINOv3BackboneBase
 
-NUM_STAGES = 4
+NUM_STAGES = hf_convnext.NUM_STAGES
 
 
 def _same_values(a: Tensor, b: Tensor) -> bool:
@@ -166,12 +166,13 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
             Defaults to None.
     """
 
-    arch_zoo = {
+    arch_zoo: Dict[str, dict] = {
         'tiny': dict(depths=[3, 3, 9, 3], dims=[96, 192, 384, 768]),
         'small': dict(depths=[3, 3, 27, 3], dims=[96, 192, 384, 768]),
         'base': dict(depths=[3, 3, 27, 3], dims=[128, 256, 512, 1024]),
         'large': dict(depths=[3, 3, 27, 3], dims=[192, 384, 768, 1536]),
     }
+    arch_required_keys = ('depths', 'dims')
     OUT_TYPES = ('featmap', 'cls_token')
 
     def __init__(self,
@@ -187,7 +188,7 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
                  patch_size: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
+        self._init_arch(arch)
         depths = list(self.arch_settings['depths'])
         dims = list(self.arch_settings['dims'])
         if out_type not in self.OUT_TYPES:
@@ -249,27 +250,13 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
         self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise ValueError(
-                    f'Unknown DINOv3ConvNeXt arch {arch!r}; valid archs are '
-                    f'{sorted(cls.arch_zoo)} or a dict with "depths" and '
-                    '"dims".')
-            return {k: list(v) for k, v in cls.arch_zoo[key].items()}
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch)}.')
-        missing = {'depths', 'dims'} - set(arch)
-        if missing:
-            raise ValueError(
-                f'A custom DINOv3ConvNeXt arch needs the keys "depths" and '
-                f'"dims"; missing {sorted(missing)}.')
-        for key in ('depths', 'dims'):
+    def _complete_arch(cls, arch: dict) -> dict:
+        """Keep ``depths`` and ``dims`` of a custom arch, 4 entries each."""
+        for key in cls.arch_required_keys:
             if len(arch[key]) != NUM_STAGES:
                 raise ValueError(f'arch[{key!r}] must have {NUM_STAGES} '
                                  f'entries, got {list(arch[key])}.')
-        return {k: list(arch[k]) for k in ('depths', 'dims')}
+        return {k: list(arch[k]) for k in cls.arch_required_keys}
 
     @staticmethod
     def _parse_indices(indices: Union[Sequence[int], int],
@@ -307,8 +294,8 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
     @classmethod
     def arch_from_hf_config(cls, config: dict) -> Union[str, dict]:
         """The arch of a ``dinov3_convnext`` ``config.json``."""
-        return cls._match_zoo(list(config['depths']),
-                              list(config['hidden_sizes']))
+        return cls._match_zoo(
+            *hf_convnext.depths_and_dims_from_hf_config(config))
 
     @classmethod
     def _match_zoo(cls, depths: List[int], dims: List[int]) -> Union[str, dict]:
@@ -570,131 +557,25 @@ class DINOv3ConvNeXt(DINOv3BackboneBase):
             layer_id = max_layer_id + 1
         return layer_id, max_layer_id + 2
 
-    # Hugging Face (Hub layout: ``stages.*`` and ``layer_norm.*`` at the top
-    # level; transformers v5 holds the stages under ``model.`` at runtime).
-    _BLOCK_TO_HF = {
-        'dwconv': 'depthwise_conv',
-        'norm': 'layer_norm',
-        'pwconv1': 'pointwise_conv1',
-        'pwconv2': 'pointwise_conv2',
-    }
-    _BLOCK_FROM_HF = {v: k for k, v in _BLOCK_TO_HF.items()}
-
-    @classmethod
+    # ---------------------------------------------------- Hugging Face layout
+    @staticmethod
     def state_dict_from_hf(
-            cls, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+            state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Translate a Hugging Face ``DINOv3ConvNextModel`` state dict.
 
-        Accepts the Hub layout (``stages.0...``, ``layer_norm.weight``) and
-        the transformers v5 runtime layout (``model.stages.0...``). HF's
-        pooler is a parameter-free ``AdaptiveAvgPool2d``, so every HF key has
-        an official counterpart and nothing is dropped; keys that match no
-        rule are passed through unchanged so that a strict load names them.
-        The final norm is written under both ``norm.*`` and ``norms.3.*``.
-
-        Args:
-            state_dict (dict[str, Tensor]): The HF state dict.
-
-        Returns:
-            dict[str, Tensor]: The state dict in the official layout.
+        See :func:`~dinov3_mm.models.backbones.hf_convnext.state_dict_from_hf`.
         """
-        out = {}
-        for key, value in state_dict.items():
-            name = key[len('model.'):] if key.startswith('model.') else key
-            match = re.fullmatch(
-                r'stages\.(\d+)\.downsample_layers\.(\d+)\.(\w+)', name)
-            if match:
-                out['downsample_layers.{}.{}.{}'.format(
-                    *match.groups())] = value
-                continue
-            match = re.fullmatch(
-                r'stages\.(\d+)\.layers\.(\d+)\.(\w+)(\.\w+)?', name)
-            if match:
-                stage, block, module, param = match.groups()
-                module = cls._BLOCK_FROM_HF.get(module, module)
-                out[f'stages.{stage}.{block}.{module}{param or ""}'] = value
-                continue
-            match = re.fullmatch(r'layer_norm\.(weight|bias)', name)
-            if match:
-                out[f'norm.{match.group(1)}'] = value
-                out[f'norms.{NUM_STAGES - 1}.{match.group(1)}'] = value
-                continue
-            out[key] = value
-        return out
+        return hf_convnext.state_dict_from_hf(state_dict)
 
-    @classmethod
+    @staticmethod
     def state_dict_to_hf(
-            cls, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+            state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Translate an official-layout state dict to the HF Hub layout.
 
-        The result is what ``DINOv3ConvNextModel.from_pretrained`` loads
-        from ``model.safetensors``. ``norms.3.*`` (an alias of ``norm.*``) is
-        dropped; a block without ``gamma`` (``layer_scale_init_value <= 0``)
-        gets ``gamma = 1``, since HF blocks always scale.
-
-        Args:
-            state_dict (dict[str, Tensor]): Our (official-layout) state dict.
-
-        Returns:
-            dict[str, Tensor]: The state dict in the HF Hub layout.
-
-        Raises:
-            KeyError: On a key that is not part of this backbone.
+        See :func:`~dinov3_mm.models.backbones.hf_convnext.state_dict_to_hf`.
         """
-        out = {}
-        alias = {}
-        for key, value in state_dict.items():
-            match = re.fullmatch(r'downsample_layers\.(\d+)\.(\d+)\.(\w+)',
-                                 key)
-            if match:
-                out['stages.{}.downsample_layers.{}.{}'.format(
-                    *match.groups())] = value
-                continue
-            match = re.fullmatch(r'stages\.(\d+)\.(\d+)\.(\w+)(\.\w+)?', key)
-            if match:
-                stage, block, module, param = match.groups()
-                module = cls._BLOCK_TO_HF.get(module, module)
-                out[f'stages.{stage}.layers.{block}.{module}{param or ""}'] = \
-                    value
-                if module == 'depthwise_conv' and param == '.weight':
-                    gamma = f'stages.{stage}.{block}.gamma'
-                    if gamma not in state_dict:
-                        out[f'stages.{stage}.layers.{block}.gamma'] = \
-                            value.new_ones(value.shape[0])
-                continue
-            match = re.fullmatch(r'norm\.(weight|bias)', key)
-            if match:
-                out[f'layer_norm.{match.group(1)}'] = value
-                continue
-            match = re.fullmatch(rf'norms\.{NUM_STAGES - 1}\.(weight|bias)',
-                                 key)
-            if match:
-                alias[f'layer_norm.{match.group(1)}'] = value
-                continue
-            raise KeyError(
-                f'{key!r} is not a DINOv3ConvNeXt parameter; strip any '
-                'prefix such as "backbone." before converting.')
-        for key, value in alias.items():
-            out.setdefault(key, value)
-        return out
+        return hf_convnext.state_dict_to_hf(state_dict)
 
     def hf_config(self) -> dict:
-        """The ``config.json`` of the equivalent ``DINOv3ConvNextModel``.
-
-        Returns:
-            dict: Keyword arguments accepted by
-            ``transformers.DINOv3ConvNextConfig``.
-        """
-        return dict(
-            model_type='dinov3_convnext',
-            architectures=['DINOv3ConvNextModel'],
-            num_channels=self.in_channels,
-            hidden_sizes=list(self.embed_dims),
-            depths=list(self.depths),
-            hidden_act='gelu',
-            initializer_range=0.02,
-            layer_norm_eps=1e-6,
-            layer_scale_init_value=float(self.layer_scale_init_value),
-            drop_path_rate=float(self.drop_path_rate),
-            image_size=224,
-        )
+        """The ``config.json`` of the equivalent ``DINOv3ConvNextModel``."""
+        return hf_convnext.hf_config(self)

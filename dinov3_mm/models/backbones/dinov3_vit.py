@@ -11,6 +11,7 @@ from dinov3_mm.registry import MODELS
 from ..layers import (LayerScale, RopePositionEmbedding, SelfAttention,
                       build_ffn, swiglu_hidden_size)
 from ..layers.ffn import SWIGLU_ALIGN
+from . import hf_vit
 from .base import DINOv3BackboneBase
 
 # Settings shared by every released DINOv3 ViT (the official hub constructors).
@@ -45,40 +46,7 @@ ARCH_ZOO: Dict[str, dict] = {
                ffn_type='swiglu64', untie_global_and_local_cls_norm=True),
 }
 ARCH_ZOO = {name: {**_RELEASED, **cfg} for name, cfg in ARCH_ZOO.items()}
-_REQUIRED_ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
 OUT_TYPES = ('raw', 'featmap', 'cls_token', 'cls_patch_avg')
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """Turn an arch name or dict into a complete settings dict.
-
-    Args:
-        arch (str | dict): A name of :data:`ARCH_ZOO` or a dict with at least
-            ``embed_dims``, ``num_layers`` and ``num_heads``; missing keys take
-            the released DINOv3 values (4 storage tokens, LayerScale 1e-5, ...).
-
-    Raises:
-        ValueError: Unknown name, missing keys or unknown keys.
-    """
-    if isinstance(arch, str):
-        key = arch.lower()
-        if key not in ARCH_ZOO:
-            raise ValueError(f'Unknown DINOv3ViT arch {arch!r}; expected one of '
-                             f'{sorted(ARCH_ZOO)} or a dict with keys '
-                             f'{list(_REQUIRED_ARCH_KEYS)}.')
-        return dict(ARCH_ZOO[key])
-    if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a str or dict, got {type(arch)}.')
-    missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
-    if missing:
-        raise ValueError(f'Custom DINOv3ViT arch is missing keys {missing}.')
-    settings = dict(_RELEASED, ffn_ratio=4.0, ffn_type='mlp')
-    unknown = sorted(set(arch) - set(settings) - set(_REQUIRED_ARCH_KEYS))
-    if unknown:
-        raise ValueError(f'Unknown keys {unknown} in DINOv3ViT arch; valid '
-                         f'keys are {sorted(set(settings) | set(_REQUIRED_ARCH_KEYS))}.')
-    settings.update(arch)
-    return settings
 
 
 class Block(nn.Module):
@@ -153,7 +121,7 @@ class DINOv3ViT(DINOv3BackboneBase):
     Args:
         arch (str | dict): ``'small'``, ``'small_plus'``, ``'base'``,
             ``'large'``, ``'large_plus'``, ``'huge_plus'``, ``'7b'`` or a
-            custom dict (see :func:`resolve_arch`). Defaults to ``'base'``.
+            custom dict (see :meth:`_complete_arch`). Defaults to ``'base'``.
         in_channels (int): Input channels. Defaults to 3.
         out_indices (int | Sequence[int]): Blocks whose outputs are returned
             (negative counts from the end). Defaults to -1.
@@ -180,6 +148,9 @@ class DINOv3ViT(DINOv3BackboneBase):
             loads official, Hugging Face or dinov3_mm weights.
     """
 
+    arch_zoo = ARCH_ZOO
+    arch_required_keys = ('embed_dims', 'num_layers', 'num_heads')
+
     def __init__(self,
                  arch: Union[str, dict] = 'base',
                  in_channels: int = 3,
@@ -195,8 +166,7 @@ class DINOv3ViT(DINOv3BackboneBase):
                  rope_normalize_coords: str = 'separate',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = s = resolve_arch(arch)
-        self.arch = arch if isinstance(arch, str) else 'custom'
+        s = self._init_arch(arch)
         self.embed_dims = s['embed_dims']
         self.num_layers = s['num_layers']
         self.num_heads = s['num_heads']
@@ -250,6 +220,22 @@ class DINOv3ViT(DINOv3BackboneBase):
         self._freeze_stages()
 
     # ------------------------------------------------------------------ setup
+    @classmethod
+    def _complete_arch(cls, arch: dict) -> dict:
+        """Fill a custom arch with the released values; reject unknown keys.
+
+        Missing optional keys take the released DINOv3 values (4 storage
+        tokens, LayerScale 1e-5, ...) with a plain 4x MLP.
+        """
+        settings = dict(_RELEASED, ffn_ratio=4.0, ffn_type='mlp')
+        valid = set(settings) | set(cls.arch_required_keys)
+        unknown = sorted(set(arch) - valid)
+        if unknown:
+            raise ValueError(f'Unknown keys {unknown} in {cls.__name__} arch; '
+                             f'valid keys are {sorted(valid)}.')
+        settings.update(arch)
+        return settings
+
     def _normalise_indices(self, out_indices) -> List[int]:
         indices = [out_indices] if isinstance(out_indices, int) else list(
             out_indices)
@@ -513,81 +499,20 @@ class DINOv3ViT(DINOv3BackboneBase):
     # ---------------------------------------------------- Hugging Face layout
     def hf_config(self) -> dict:
         """``config.json`` of the equivalent ``transformers.DINOv3ViTModel``."""
-        s = self.arch_settings
-        if self.cls_norm is not None:
-            raise ValueError('Hugging Face DINOv3ViTModel has no untied class '
-                             'norm (untie_cls_and_patch_norms=True).')
-        gated = s['ffn_type'] != 'mlp'
-        hidden = int(self.embed_dims * s['ffn_ratio'])
-        if gated:
-            hidden = self.blocks[0].mlp.w1.out_features
-        return dict(
-            model_type='dinov3_vit',
-            architectures=['DINOv3ViTModel'],
-            patch_size=self.patch_size,
-            hidden_size=self.embed_dims,
-            intermediate_size=hidden,
-            num_hidden_layers=self.num_layers,
-            num_attention_heads=self.num_heads,
-            hidden_act='silu' if gated else 'gelu',
-            layer_norm_eps=s['norm_eps'],
-            rope_theta=s['rope_base'],
-            image_size=224,
-            num_channels=self.in_channels,
-            query_bias=s['qkv_bias'],
-            key_bias=s['qkv_bias'] and not s['mask_k_bias'],
-            value_bias=s['qkv_bias'],
-            proj_bias=s['proj_bias'],
-            mlp_bias=s['ffn_bias'],
-            layerscale_value=s['layerscale_init'] or 1.0,
-            use_gated_mlp=gated,
-            num_register_tokens=self.n_storage_tokens,
-            pos_embed_shift=self.rope_embed.shift_coords,
-            pos_embed_jitter=self.rope_embed.jitter_coords,
-            pos_embed_rescale=self.rope_embed.rescale_coords,
-        )
+        return hf_vit.hf_config(self)
 
-    @staticmethod
-    def arch_from_hf_config(config: dict) -> Union[str, dict]:
+    @classmethod
+    def arch_from_hf_config(cls, config: dict) -> Union[str, dict]:
         """The arch (a zoo name when one matches) of a HF ``config.json``.
 
         Args:
             config (dict): Parsed ``config.json`` of a ``dinov3_vit`` model.
         """
-        dim = config['hidden_size']
-        hidden = config['intermediate_size']
-        gated = config.get('use_gated_mlp', False)
-        ratio = hidden * 1.5 / dim if gated else hidden / dim
-        ffn_type = 'swiglu' if gated else 'mlp'
-        if gated and swiglu_hidden_size(int(dim * ratio)) != hidden:
-            raise ValueError(f'Cannot express SwiGLU width {hidden} for dim '
-                             f'{dim} with the official rounding.')
-        arch = dict(
-            embed_dims=dim,
-            num_layers=config['num_hidden_layers'],
-            num_heads=config['num_attention_heads'],
-            ffn_ratio=ratio,
-            ffn_type=ffn_type,
-            patch_size=config.get('patch_size', 16),
-            n_storage_tokens=config.get('num_register_tokens', 0),
-            layerscale_init=config.get('layerscale_value', 1.0),
-            mask_k_bias=(config.get('query_bias', True)
-                         and not config.get('key_bias', False)),
-            qkv_bias=config.get('query_bias', True),
-            proj_bias=config.get('proj_bias', True),
-            ffn_bias=config.get('mlp_bias', True),
-            norm_eps=config.get('layer_norm_eps', 1e-5),
-            rope_base=config.get('rope_theta', 100.0),
-        )
-        for name, zoo in ARCH_ZOO.items():
-            same = all(zoo[k] == v for k, v in arch.items()
-                       if k not in ('ffn_type', 'layerscale_init'))
-            if same and zoo['ffn_type'].startswith(ffn_type):
-                return name
-        return arch
+        return hf_vit.arch_from_hf_config(config, cls.arch_zoo)
 
-    @staticmethod
-    def arch_from_state_dict(state_dict: Dict[str, Tensor]) -> Union[str, dict]:
+    @classmethod
+    def arch_from_state_dict(cls,
+                             state_dict: Dict[str, Tensor]) -> Union[str, dict]:
         """The arch (a zoo name when one matches) of an official state dict.
 
         The head count comes from the RoPE periods (``head_dim / 4`` of them).
@@ -622,7 +547,7 @@ class DINOv3ViT(DINOv3BackboneBase):
         )
         if 'blocks.0.ls1.gamma' not in state_dict:
             arch['layerscale_init'] = None
-        for name, zoo in ARCH_ZOO.items():
+        for name, zoo in cls.arch_zoo.items():
             zoo_hidden = int(zoo['embed_dims'] * zoo['ffn_ratio'])
             if zoo['ffn_type'] != 'mlp':
                 align = SWIGLU_ALIGN[zoo['ffn_type']]
@@ -637,119 +562,22 @@ class DINOv3ViT(DINOv3BackboneBase):
             self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Translate a Hugging Face ``DINOv3ViTModel`` state dict to ours.
 
-        Keys may carry the transformers-v5 ``model.`` prefix. Entries HF does
-        not store are filled from this module: the RoPE periods, the key-bias
-        mask, a zero key bias, and ``local_cls_norm`` (a copy of the final
-        norm; it is only used for local crops in self-supervised training).
+        See :func:`~dinov3_mm.models.backbones.hf_vit.state_dict_from_hf`.
         """
-        sd = {re.sub(r'^model\.(?=layer\.)', '', k): v
-              for k, v in state_dict.items()}
-        out: Dict[str, Tensor] = {}
-        simple = {
-            'embeddings.cls_token': 'cls_token',
-            'embeddings.register_tokens': 'storage_tokens',
-            'embeddings.patch_embeddings.weight': 'patch_embed.proj.weight',
-            'embeddings.patch_embeddings.bias': 'patch_embed.proj.bias',
-            'norm.weight': 'norm.weight',
-            'norm.bias': 'norm.bias',
-        }
-        for src, dst in simple.items():
-            if src in sd:
-                out[dst] = sd.pop(src)
-        if 'embeddings.mask_token' in sd:
-            out['mask_token'] = sd.pop('embeddings.mask_token').reshape(1, -1)
-        ffn_map = (_HF_SWIGLU if self.arch_settings['ffn_type'] != 'mlp' else
-                   _HF_MLP)
-        for i in range(self.num_layers):
-            src, dst = f'layer.{i}.', f'blocks.{i}.'
-            for hf_name, name in {**_HF_BLOCK, **ffn_map}.items():
-                if src + hf_name in sd:
-                    out[dst + name] = sd.pop(src + hf_name)
-            qkv = [sd.pop(f'{src}attention.{p}_proj.weight', None)
-                   for p in 'qkv']
-            if all(t is not None for t in qkv):
-                out[dst + 'attn.qkv.weight'] = torch.cat(qkv)
-            biases = [sd.pop(f'{src}attention.{p}_proj.bias', None)
-                      for p in 'qkv']
-            if self.arch_settings['qkv_bias'] and biases[0] is not None:
-                if biases[1] is None:
-                    biases[1] = torch.zeros_like(biases[0])
-                out[dst + 'attn.qkv.bias'] = torch.cat(biases)
-        own = self.state_dict()
-        for key in own:
-            if key.endswith('bias_mask') or key == 'rope_embed.periods':
-                out[key] = own[key].clone()
-        if self.local_cls_norm is not None and 'norm.weight' in out:
-            out['local_cls_norm.weight'] = out['norm.weight'].clone()
-            out['local_cls_norm.bias'] = out['norm.bias'].clone()
-        out.update(sd)  # leftovers surface as unexpected keys
-        return out
+        return hf_vit.state_dict_from_hf(self, state_dict)
 
     def state_dict_to_hf(
             self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Translate our state dict to the Hub layout of ``DINOv3ViTModel``.
 
-        The key bias (masked to zero) and derived buffers are dropped, as is
-        ``local_cls_norm``, which inference never uses.
+        See :func:`~dinov3_mm.models.backbones.hf_vit.state_dict_to_hf`.
         """
-        if any(k.startswith('cls_norm.') for k in state_dict):
-            raise ValueError('Hugging Face DINOv3ViTModel has no untied class '
-                             'norm; this checkpoint cannot be expressed in it.')
-        sd = dict(state_dict)
-        out: Dict[str, Tensor] = {
-            'embeddings.cls_token': sd['cls_token'],
-            'embeddings.mask_token': sd['mask_token'].reshape(1, 1, -1),
-            'embeddings.patch_embeddings.weight': sd['patch_embed.proj.weight'],
-            'embeddings.patch_embeddings.bias': sd['patch_embed.proj.bias'],
-            'norm.weight': sd['norm.weight'],
-            'norm.bias': sd['norm.bias'],
-        }
-        if 'storage_tokens' in sd:
-            out['embeddings.register_tokens'] = sd['storage_tokens']
-        ffn_map = (_HF_SWIGLU if self.arch_settings['ffn_type'] != 'mlp' else
-                   _HF_MLP)
-        layerscale = self.arch_settings['layerscale_init']
-        for i in range(self.num_layers):
-            src, dst = f'blocks.{i}.', f'layer.{i}.'
-            for hf_name, name in {**_HF_BLOCK, **ffn_map}.items():
-                if src + name in sd:
-                    out[dst + hf_name] = sd[src + name]
-            if not layerscale:
-                for j in (1, 2):
-                    out[f'{dst}layer_scale{j}.lambda1'] = torch.ones(
-                        self.embed_dims)
-            for p, t in zip('qkv', sd[src + 'attn.qkv.weight'].chunk(3)):
-                out[f'{dst}attention.{p}_proj.weight'] = t
-            if src + 'attn.qkv.bias' in sd:
-                bias = sd[src + 'attn.qkv.bias'].chunk(3)
-                keep = 'qv' if self.arch_settings['mask_k_bias'] else 'qkv'
-                for p, t in zip('qkv', bias):
-                    if p in keep:
-                        out[f'{dst}attention.{p}_proj.bias'] = t
-        return {k: v.contiguous() for k, v in out.items()}
+        return hf_vit.state_dict_to_hf(self, state_dict)
 
 
-_HF_BLOCK = {
-    'norm1.weight': 'norm1.weight',
-    'norm1.bias': 'norm1.bias',
-    'norm2.weight': 'norm2.weight',
-    'norm2.bias': 'norm2.bias',
-    'attention.o_proj.weight': 'attn.proj.weight',
-    'attention.o_proj.bias': 'attn.proj.bias',
-    'layer_scale1.lambda1': 'ls1.gamma',
-    'layer_scale2.lambda1': 'ls2.gamma',
-}
-_HF_MLP = {
-    'mlp.up_proj.weight': 'mlp.fc1.weight',
-    'mlp.up_proj.bias': 'mlp.fc1.bias',
-    'mlp.down_proj.weight': 'mlp.fc2.weight',
-    'mlp.down_proj.bias': 'mlp.fc2.bias',
-}
-_HF_SWIGLU = {
-    'mlp.gate_proj.weight': 'mlp.w1.weight',
-    'mlp.gate_proj.bias': 'mlp.w1.bias',
-    'mlp.up_proj.weight': 'mlp.w2.weight',
-    'mlp.up_proj.bias': 'mlp.w2.bias',
-    'mlp.down_proj.weight': 'mlp.w3.weight',
-    'mlp.down_proj.bias': 'mlp.w3.bias',
-}
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """Settings of a :class:`DINOv3ViT` arch name or dict.
+
+    See :meth:`DINOv3ViT.resolve_arch`.
+    """
+    return DINOv3ViT.resolve_arch(arch)

@@ -1,4 +1,4 @@
-"""Reading, detecting, converting and writing DINOv3 backbone checkpoints.
+"""DINOv3 backbone checkpoint formats: reading, detecting, loading, writing.
 
 Three layouts are understood:
 
@@ -11,7 +11,11 @@ Three layouts are understood:
   whose backbone keys carry a ``backbone.`` prefix.
 
 Files are read with ``torch.load(weights_only=True)`` or safetensors, so
-loading a checkpoint never runs code.
+loading a checkpoint never runs code. Key translation to and from the HF
+layout is the backbone's own (``state_dict_from_hf``, ``state_dict_to_hf``,
+``hf_config``; see ``hf_vit.py`` and ``hf_convnext.py``); this module never
+imports a concrete backbone. Converting a file between layouts is a workflow
+of :mod:`dinov3_mm.apis.checkpoint_conversion`.
 """
 import json
 import os
@@ -165,13 +169,19 @@ def read_checkpoint(path: str) -> Checkpoint:
 AUTO_BACKBONE_PREFIXES = ('teacher.backbone.', 'backbone.')
 
 
-def _strip_prefix(state_dict: Dict[str, Tensor],
-                  prefix: Optional[str]) -> Dict[str, Tensor]:
-    """Keep the keys under ``prefix``.
+def strip_backbone_prefix(state_dict: Dict[str, Tensor],
+                          prefix: Optional[str] = None) -> Dict[str, Tensor]:
+    """Keep the keys under ``prefix``, without it.
 
-    Auto (``None``): ``teacher.backbone.`` in a self-supervised (DINOv3SSL)
-    checkpoint, whose EMA teacher is the model to keep, as in official
-    DINOv3; else ``backbone.`` when present; else every key.
+    Args:
+        state_dict (dict[str, Tensor]): A whole-model or backbone state dict.
+        prefix (str, optional): Auto (``None``): ``teacher.backbone.`` in a
+            self-supervised (DINOv3SSL) checkpoint, whose EMA teacher is the
+            model to keep, as in official DINOv3; else ``backbone.`` when
+            present; else every key.
+
+    Raises:
+        CheckpointError: The backbone holds unmerged LoRA adapters.
     """
     if prefix is None:
         prefix = next((p for p in AUTO_BACKBONE_PREFIXES
@@ -201,7 +211,7 @@ def backbone_state_dict(model: nn.Module,
             checkpoint; default ``teacher.backbone.`` (self-supervised
             checkpoints), else ``backbone.`` when present.
     """
-    state_dict = _strip_prefix(ckpt.state_dict, prefix)
+    state_dict = strip_backbone_prefix(ckpt.state_dict, prefix)
     if not state_dict:
         raise CheckpointError(
             f'{ckpt.path} has no keys under prefix {prefix!r}; its keys start '
@@ -280,15 +290,64 @@ def _describe(model: nn.Module) -> str:
     return f'{type(model).__name__}(arch={arch!r})'
 
 
+def write_backbone_checkpoint(path: str,
+                              fmt: str,
+                              state_dict: Dict[str, Tensor],
+                              meta: Optional[dict] = None,
+                              hf_config: Optional[dict] = None) -> str:
+    """Write backbone tensors already in ``fmt``'s key layout, atomically.
+
+    Args:
+        path (str): Output ``.pth`` file, or directory for ``'hf'``.
+        fmt (str): ``'official'`` (flat state dict), ``'hf'`` (directory with
+            ``config.json`` and ``model.safetensors``) or ``'dinov3_mm'``
+            (``{'state_dict': {'backbone.*': ...}, 'meta': meta}``).
+        state_dict (dict[str, Tensor]): Official key names for
+            ``'official'`` and ``'dinov3_mm'``, HF names for ``'hf'``.
+        meta (dict, optional): ``meta`` of a ``'dinov3_mm'`` checkpoint.
+        hf_config (dict, optional): ``config.json`` content; required for
+            ``'hf'``.
+
+    Returns:
+        str: The path written.
+
+    Raises:
+        ValueError: Unknown format, or ``'hf'`` without ``hf_config``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f'Unknown format {fmt!r}; expected one of {FORMATS}.')
+    state_dict = {k: v.detach().cpu().contiguous()
+                  for k, v in state_dict.items()}
+    if fmt == 'official':
+        atomic_write(path, lambda f: torch.save(state_dict, f))
+    elif fmt == 'dinov3_mm':
+        ckpt = dict(
+            state_dict={f'backbone.{k}': v for k, v in state_dict.items()},
+            meta=meta or {})
+        atomic_write(path, lambda f: torch.save(ckpt, f))
+    else:
+        if hf_config is None:
+            raise ValueError('A Hugging Face checkpoint needs its config.json '
+                             '(hf_config).')
+        from safetensors.torch import save as safetensors_bytes
+        os.makedirs(path, exist_ok=True)
+        atomic_write_bytes(
+            safetensors_bytes(state_dict, metadata={'format': 'pt'}),
+            osp.join(path, 'model.safetensors'))
+        atomic_write_bytes(
+            json.dumps(hf_config, indent=2).encode(),
+            osp.join(path, 'config.json'))
+    return path
+
+
 def save_backbone(model: nn.Module, path: str, fmt: str) -> str:
     """Write ``model``'s weights in one of :data:`FORMATS`, atomically.
 
     Args:
         model (nn.Module): A DINOv3 backbone.
         path (str): Output ``.pth`` file, or directory for ``'hf'``.
-        fmt (str): ``'official'`` (flat state dict), ``'hf'`` (directory with
-            ``config.json`` and ``model.safetensors``) or ``'dinov3_mm'``
-            (``{'state_dict': {'backbone.*': ...}, 'meta': ...}``).
+        fmt (str): ``'official'``, ``'hf'`` or ``'dinov3_mm'``; see
+            :func:`write_backbone_checkpoint`.
 
     Returns:
         str: The path written.
@@ -297,108 +356,10 @@ def save_backbone(model: nn.Module, path: str, fmt: str) -> str:
         raise ValueError(f'Unknown format {fmt!r}; expected one of {FORMATS}.')
     state_dict = {k: v.detach().cpu().contiguous()
                   for k, v in model.state_dict().items()}
-    if fmt == 'official':
-        atomic_write(path, lambda f: torch.save(state_dict, f))
-    elif fmt == 'dinov3_mm':
-        ckpt = dict(
-            state_dict={f'backbone.{k}': v for k, v in state_dict.items()},
-            meta=dict(backbone=type(model).__name__,
-                      arch=getattr(model, 'arch_settings', None)))
-        atomic_write(path, lambda f: torch.save(ckpt, f))
-    else:
-        from safetensors.torch import save as safetensors_bytes
-        os.makedirs(path, exist_ok=True)
-        hf_state = model.state_dict_to_hf(state_dict)
-        config = model.hf_config()
-        atomic_write_bytes(
-            safetensors_bytes(hf_state, metadata={'format': 'pt'}),
-            osp.join(path, 'model.safetensors'))
-        atomic_write_bytes(
-            json.dumps(config, indent=2).encode(),
-            osp.join(path, 'config.json'))
-    return path
-
-
-def _backbone_classes() -> Dict[str, type]:
-    from .dinov3_convnext import DINOv3ConvNeXt
-    from .dinov3_vit import DINOv3ViT
-    return {'DINOv3ViT': DINOv3ViT, 'DINOv3ConvNeXt': DINOv3ConvNeXt}
-
-
-_HF_MODEL_TYPES = {'dinov3_vit': 'DINOv3ViT', 'dinov3_convnext': 'DINOv3ConvNeXt'}
-
-
-def backbone_cfg_for_checkpoint(ckpt: Checkpoint,
-                                backbone: Optional[str] = None,
-                                arch=None) -> dict:
-    """The backbone config (``type`` and ``arch``) a checkpoint was made for.
-
-    Uses, in order: the given ``backbone``/``arch``, a HF ``config.json``, the
-    ``meta`` of a dinov3_mm checkpoint, and finally the tensor shapes.
-
-    Args:
-        ckpt (Checkpoint): From :func:`read_checkpoint`.
-        backbone (str, optional): ``'DINOv3ViT'`` or ``'DINOv3ConvNeXt'``.
-        arch (str | dict, optional): Arch name or dict.
-
-    Raises:
-        CheckpointError: The backbone type cannot be determined.
-    """
-    classes = _backbone_classes()
-    config = ckpt.hf_config or {}
-    if backbone is None and config.get('model_type') in _HF_MODEL_TYPES:
-        backbone = _HF_MODEL_TYPES[config['model_type']]
-    state_dict = _strip_prefix(ckpt.state_dict, None)
-    if backbone is None:
-        keys = set(state_dict)
-        if any(k.startswith(('blocks.', 'layer.', 'model.layer.')) for k in keys):
-            backbone = 'DINOv3ViT'
-        elif any(k.startswith(('downsample_layers.', 'stages.', 'model.stages.'))
-                 for k in keys):
-            backbone = 'DINOv3ConvNeXt'
-        else:
-            raise CheckpointError(
-                f'Cannot tell which backbone {ckpt.path} belongs to; pass the '
-                f'backbone type ({sorted(classes)}) and arch explicitly.')
-    if backbone not in classes:
-        raise CheckpointError(f'Unknown backbone {backbone!r}; expected one '
-                              f'of {sorted(classes)}.')
-    cls = classes[backbone]
-    if arch is None:
-        if config:
-            arch = cls.arch_from_hf_config(config)
-        elif ckpt.layout == 'native':
-            arch = cls.arch_from_state_dict(state_dict)
-        else:
-            raise CheckpointError(
-                f'{ckpt.path} is a Hugging Face state dict without its '
-                f'config.json; pass the arch explicitly.')
-    return dict(type=backbone, arch=arch)
-
-
-def convert_checkpoint(src: str,
-                       dst: str,
-                       to: str,
-                       backbone: Optional[str] = None,
-                       arch=None) -> Tuple[str, dict]:
-    """Convert a backbone checkpoint between the official, HF and dinov3_mm formats.
-
-    The weights pass through a real backbone loaded strictly, so a converted
-    file is known to load.
-
-    Args:
-        src (str): Any readable checkpoint (see :func:`read_checkpoint`).
-        dst (str): Output file (``official``/``dinov3_mm``) or directory
-            (``hf``).
-        to (str): Target format, one of :data:`FORMATS`.
-        backbone (str, optional): Backbone type when it cannot be inferred.
-        arch (str | dict, optional): Arch when it cannot be inferred.
-
-    Returns:
-        tuple[str, dict]: The path written and the backbone config used.
-    """
-    ckpt = read_checkpoint(src)
-    cfg = backbone_cfg_for_checkpoint(ckpt, backbone, arch)
-    model = _backbone_classes()[cfg['type']](arch=cfg['arch'])
-    load_pretrained(model, src, strict=True)
-    return save_backbone(model, dst, to), cfg
+    if fmt == 'hf':
+        return write_backbone_checkpoint(
+            path, fmt, model.state_dict_to_hf(state_dict),
+            hf_config=model.hf_config())
+    meta = dict(backbone=type(model).__name__,
+                arch=getattr(model, 'arch_settings', None))
+    return write_backbone_checkpoint(path, fmt, state_dict, meta=meta)

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dinov3_mm.apis import CheckpointError
 from dinov3_mm.models.backbones.dinov3_convnext import DINOv3ConvNeXt
 from dinov3_mm.models.backbones.dinov3_vit import DINOv3ViT
-from dinov3_mm.models.backbones.weights import CheckpointError, save_backbone
+from dinov3_mm.models.backbones.weights import save_backbone
 from dinov3_mm.registry import MODELS
 from dinov3_mm_satellite.backbones import (MultispectralDINOv3ConvNeXt,
                                            MultispectralDINOv3ViT)

@@ -7,8 +7,7 @@ import transformers
 
 from dinov3_mm.models.backbones import DINOv3ViT
 from dinov3_mm.models.backbones.dinov3_vit import ARCH_ZOO
-from dinov3_mm.models.backbones.weights import (CheckpointError,
-                                                load_pretrained, save_backbone)
+from dinov3_mm.models.backbones.weights import load_pretrained, save_backbone
 from dinov3_mm.registry import MODELS
 
 # Archs covering MLP, SwiGLU, registers, and the untied local class norm;
@@ -298,7 +297,7 @@ def test_bf16_autocast_close_to_fp32():
     assert 0 < err < 0.1  # bf16 matmuls ran, and stayed close
 
 
-def test_bad_inputs_raise_clear_errors(tmp_path):
+def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="Unknown DINOv3ViT arch 'smal'"):
         DINOv3ViT(arch='smal')
     with pytest.raises(ValueError, match='missing keys'):
@@ -306,27 +305,6 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     model = DINOv3ViT(arch=dict(embed_dims=64, num_layers=1, num_heads=2))
     with pytest.raises(ValueError, match='not a multiple of the patch size'):
         model(torch.randn(1, 3, 40, 32))
-    base_like = DINOv3ViT(arch=dict(embed_dims=128, num_layers=1,
-                                    num_heads=2))
-    save_backbone(base_like, str(tmp_path / 'other.pth'), 'official')
-    with pytest.raises(CheckpointError, match=r'shape mismatches.*128'):
-        load_pretrained(model, str(tmp_path / 'other.pth'))
-    (tmp_path / 'notes.pth').write_text('not a checkpoint')
-    with pytest.raises(CheckpointError, match='not a readable checkpoint'):
-        load_pretrained(model, str(tmp_path / 'notes.pth'))
-    with pytest.raises(CheckpointError, match='does not exist'):
-        load_pretrained(model, str(tmp_path / 'missing.pth'))
-    torch.save({'foo.weight': torch.zeros(2)}, tmp_path / 'foreign.pth')
-    with pytest.raises(CheckpointError, match='none of its keys are known'):
-        load_pretrained(model, str(tmp_path / 'foreign.pth'))
-    sd = model.state_dict()
-    sd.pop('norm.weight')
-    torch.save(sd, tmp_path / 'partial.pth')
-    with pytest.raises(CheckpointError, match='missing keys.*norm.weight'):
-        load_pretrained(model, str(tmp_path / 'partial.pth'))
-    report = load_pretrained(model, str(tmp_path / 'partial.pth'),
-                             strict=False)
-    assert report.missing == ['norm.weight']
 
 
 def test_inference_inplace_residuals_match_autograd_path():
