@@ -13,7 +13,8 @@ model = dict(
     backbone=dict(drop_path_rate=0.1, with_cp=False),
     head=dict(loss=dict(label_smoothing=0.1)))
 
-train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=20, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 

@@ -8,7 +8,8 @@ _base_ = [
 model = dict(lora=dict(r=8, alpha=16, dropout=0.05,
                        target_modules=('qkv', 'proj', 'fc1', 'fc2')))
 
-train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=10, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 

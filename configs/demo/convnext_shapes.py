@@ -43,7 +43,8 @@ test_dataloader = dict(batch_size=32, num_workers=1,
 val_evaluator = dict(type='ClsMetric', topk=(1, ))
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=30, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 

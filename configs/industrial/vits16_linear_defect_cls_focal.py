@@ -87,7 +87,8 @@ test_evaluator = [
     dict(operating_point, sweep_file=work_dir + '/test_sweep.json'),
 ]
 
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=30, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))

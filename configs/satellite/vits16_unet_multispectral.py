@@ -100,7 +100,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='SegMetric', iou_metrics=('mIoU', 'mDice'))
 test_evaluator = val_evaluator
 
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=5)
 optim_wrapper = dict(
     constructor='LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75, backbone_lr_mult=0.1,

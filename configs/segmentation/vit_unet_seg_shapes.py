@@ -19,7 +19,8 @@ model = dict(
     loss_decode=dict(type='CEDiceLoss', ce_weight=1.0, dice_weight=1.0),
     test_cfg=dict(mode='whole'))
 
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=10)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=30, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.01),

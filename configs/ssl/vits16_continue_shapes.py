@@ -46,7 +46,7 @@ train_dataloader = dict(
                  pipeline=train_pipeline, skip_unreadable=True))
 
 max_epochs = 10
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

@@ -42,11 +42,6 @@ def apply_common_options(cfg: Config,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.setdefault('default_scope', 'dinov3_mm')
-    train_cfg = cfg.get('train_cfg')
-    if train_cfg and 'type' not in train_cfg and train_cfg.get('by_epoch'):
-        # dinov3_mm's loop resumes an interrupted epoch without replaying it
-        train_cfg.pop('by_epoch')
-        train_cfg['type'] = 'EpochBasedTrainLoop'
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir

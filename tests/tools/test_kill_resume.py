@@ -47,7 +47,7 @@ train_dataloader = dict(
     dataset=dict(type='SlowProbeDataset'),
     sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
     batch_size=2, num_workers=0, collate_fn=dict(type='default_collate'))
-train_cfg = dict(by_epoch=True, max_epochs=2)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=2)
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),

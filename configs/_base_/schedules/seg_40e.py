@@ -1,7 +1,8 @@
 # AdamW, 2-epoch linear warm-up then cosine decay over 40 epochs; validation
 # every 5 epochs.
 max_epochs = 40
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),

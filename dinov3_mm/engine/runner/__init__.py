@@ -2,11 +2,11 @@
 from .cached_feature_loops import (CachedFeatureTrainLoop,
                                    CachedFeatureValLoop,
                                    extract_dataloader_features)
-from .resumable_loop import EpochBasedTrainLoop
+from .resumable_loop import ResumableEpochBasedTrainLoop
 from .strict_runner import StrictRunner
 
 __all__ = [
     'CachedFeatureTrainLoop', 'CachedFeatureValLoop',
-    'extract_dataloader_features', 'EpochBasedTrainLoop',
+    'extract_dataloader_features', 'ResumableEpochBasedTrainLoop',
     'StrictRunner'
 ]

@@ -1,12 +1,16 @@
 """Epoch-based training that resumes mid-epoch without repeating steps."""
-from mmengine.runner import EpochBasedTrainLoop as MMEngineEpochBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop
 
 from dinov3_mm.registry import LOOPS
 
 
 @LOOPS.register_module()
-class EpochBasedTrainLoop(MMEngineEpochBasedTrainLoop):
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """mmengine's epoch loop, continuing an interrupted epoch where it stopped.
+
+    Set it in a config as
+    ``train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=...)``
+    (no ``by_epoch``: the type already says it).
 
     mmengine restores the iteration counter from an iteration checkpoint but
     replays the whole interrupted epoch, so a killed and resumed run trains
