@@ -29,15 +29,16 @@ def build_bare_backbone(backbone: Optional[str] = 'DINOv3ViT',
     loaded strictly by ``init_weights`` through ``init_cfg=dict(type=
     'Pretrained')``, i.e. :func:`~dinov3_mm.models.backbones.weights.
     load_pretrained`. When ``backbone`` or ``arch`` is None it is read from
-    the weights (:func:`~dinov3_mm.models.backbones.weights.
+    the weights (:func:`~dinov3_mm.apis.checkpoint_conversion.
     backbone_cfg_for_checkpoint`); without weights they default to
     ``'DINOv3ViT'`` / ``'small'`` and the backbone keeps its random
     initialisation.
     """
     from dinov3_mm.registry import MODELS
     if weights and (backbone is None or arch is None):
-        from dinov3_mm.models.backbones.weights import (
-            backbone_cfg_for_checkpoint, read_checkpoint)
+        from dinov3_mm.models.backbones.weights import read_checkpoint
+
+        from .checkpoint_conversion import backbone_cfg_for_checkpoint
         found = backbone_cfg_for_checkpoint(
             read_checkpoint(weights), backbone, arch)
         backbone, arch = found['type'], found['arch']

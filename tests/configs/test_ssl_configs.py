@@ -18,8 +18,8 @@ import dinov3_mm  # noqa: F401
 from dinov3_mm.datasets.synthetic import write_shape_dataset
 from dinov3_mm.datasets.transforms.loading import read_image
 from dinov3_mm.apis.features import images_to_tensor
-from dinov3_mm.models.backbones.weights import (convert_checkpoint,
-                                                load_pretrained, save_backbone)
+from dinov3_mm.apis.checkpoint_conversion import convert_checkpoint
+from dinov3_mm.models.backbones.weights import load_pretrained, save_backbone
 from dinov3_mm.registry import MODELS
 
 ARCH = dict(embed_dims=96, num_layers=4, num_heads=3)
