@@ -8,8 +8,7 @@ from torch.utils.data import DataLoader
 
 import dinov3_mm.datasets.transforms.multicrop  # noqa: F401  (registers)
 import dinov3_mm.datasets.unlabeled  # noqa: F401  (registers)
-import dinov3_mm.models.ssl_data_preprocessor  # noqa: F401  (registers)
-from dinov3_mm.models.ssl_data_preprocessor import SSLDataPreprocessor
+from dinov3_mm.models.data_preprocessors.ssl import SSLDataPreprocessor
 from dinov3_mm.registry import DATASETS, MODELS
 from dinov3_mm.structures.data_sample import DataSample
 

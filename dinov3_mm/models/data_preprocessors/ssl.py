@@ -6,7 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from torch import Tensor
 
 from dinov3_mm.registry import MODELS
-from .normalization import resolve_mean_std
+from ..normalization import resolve_mean_std
 
 
 def _is_multicrop(inputs: Any) -> bool:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dinov3_mm.models.data_preprocessors import CutMix, Mixup
+from dinov3_mm.models.data_preprocessors.classification import CutMix, Mixup
 from dinov3_mm.registry import MODELS
 from dinov3_mm.structures import DataSample
 

@@ -1,4 +1,4 @@
-"""Data preprocessors and batch augmentations (mixup, cutmix)."""
+"""Classification data preprocessor and batch augmentations (mixup, cutmix)."""
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -9,7 +9,7 @@ from torch import Tensor
 
 from dinov3_mm.registry import MODELS
 from dinov3_mm.structures import DataSample
-from .normalization import resolve_mean_std
+from ..normalization import resolve_mean_std
 
 
 @MODELS.register_module()

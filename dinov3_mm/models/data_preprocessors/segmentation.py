@@ -6,7 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from mmengine.structures import PixelData
 
 from dinov3_mm.registry import MODELS
-from .normalization import resolve_mean_std
+from ..normalization import resolve_mean_std
 
 
 @MODELS.register_module()
