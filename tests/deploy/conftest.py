@@ -88,3 +88,91 @@ def cls_checkpoint(tmp_path_factory):
 @pytest.fixture(scope='module')
 def seg_checkpoint(tmp_path_factory):
     return make_seg_checkpoint(str(tmp_path_factory.mktemp('seg')))
+
+
+# Tiny random models for the export and parity tests -------------------------
+EXPORT_VIT = dict(type='DINOv3ViT',
+                  arch=dict(embed_dims=48, num_layers=2, num_heads=3))
+
+
+def _tiny_classifier(**kwargs):
+    from mmengine.registry import init_default_scope
+
+    from dinov3_mm.registry import MODELS
+    init_default_scope('dinov3_mm')
+    torch.manual_seed(0)
+    backbone = dict(EXPORT_VIT, out_type='cls_patch_avg',
+                    **kwargs.pop('vit', {}))
+    return MODELS.build(dict(
+        type='DINOv3Classifier', backbone=backbone,
+        head=dict(type='LinearClsHead', num_classes=3, in_channels=96),
+        **kwargs)).eval()
+
+
+def _tiny_segmentor():
+    from mmengine.registry import init_default_scope
+
+    from dinov3_mm.registry import MODELS
+    init_default_scope('dinov3_mm')
+    torch.manual_seed(0)
+    return MODELS.build(dict(
+        type='DINOv3Segmentor',
+        data_preprocessor=dict(normalization='lvd1689m'),
+        backbone=dict(EXPORT_VIT, out_type='featmap', out_indices=(-1, )),
+        neck=dict(type='SimpleFPN', in_channels=48, out_channels=16,
+                  scales=(4, 2, 1, 0.5)),
+        decode_head=dict(type='UNetHead', in_channels=[16] * 4,
+                         channels=(16, 16, 8), num_classes=4,
+                         dropout_ratio=0.0))).eval()
+
+
+def _shrunk_test_config(rel: str, size: int) -> Config:
+    cfg = Config.fromfile(osp.join(REPO, rel))
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'ResizeKeepRatioPad':
+            step['size'] = size
+    return cfg
+
+
+def _onnx_batch_dim(path: str):
+    import onnx
+    return onnx.load(path).graph.input[0].type.tensor_type.shape.dim[0]
+
+
+@pytest.fixture
+def tiny_classifier():
+    """``tiny_classifier(vit=dict(...), **model_kwargs)``: a 2-block ViT
+    linear classifier (3 classes), random, eval mode."""
+    return _tiny_classifier
+
+
+@pytest.fixture
+def tiny_segmentor():
+    """``tiny_segmentor()``: 2-block ViT + SimpleFPN + UNet (4 classes)."""
+    return _tiny_segmentor
+
+
+@pytest.fixture
+def shrunk_test_config():
+    """``shrunk_test_config(rel_path, size)``: a shipped config whose test
+    pipeline resizes to ``size``."""
+    return _shrunk_test_config
+
+
+@pytest.fixture
+def onnx_batch_dim():
+    """``onnx_batch_dim(path)``: the first input's batch dimension."""
+    return _onnx_batch_dim
+
+
+@pytest.fixture(scope='module')
+def shape_images(tmp_path_factory):
+    """Three generated shape images (one per class), 48x48 PNGs."""
+    import glob
+
+    from dinov3_mm.datasets.synthetic import write_shape_dataset
+    root = str(tmp_path_factory.mktemp('shapes'))
+    write_shape_dataset(root, num_per_class=1, size=48, splits=('test', ))
+    paths = sorted(glob.glob(osp.join(root, 'test', '*', '*.png')))
+    assert len(paths) == 3
+    return paths
