@@ -18,8 +18,9 @@ model = dict(
                            normalization='lvd1689m'),
     backbone=dict(
         type='DINOv3ViT', arch='small', drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/dinov3_vits16.pth')),
+        # the released weights come from the command above; left empty
+        # (None), training starts from random weights (logged)
+        init_cfg=dict(type='Pretrained', checkpoint=None)),
     # fewer prototypes than the official 65536: a small dataset has few modes
     dino_head=dict(out_dim=4096, hidden_dim=2048, bottleneck_dim=256,
                    nlayers=3),

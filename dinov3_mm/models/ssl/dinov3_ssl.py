@@ -19,9 +19,11 @@ teacher stays at its initial weights and the temperature at
 ``teacher_temp``.
 """
 import copy
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel, ModuleDict
 from torch import Tensor, nn
 
@@ -36,10 +38,35 @@ CENTERINGS = ('sinkhorn_knopp', 'softmax')
 class DINOv3SSL(BaseModel):
     """Student/teacher model for continuing DINOv3 pretraining.
 
+    Call graph::
+
+        init_weights: student (backbone init_cfg: released weights, or
+                      random with checkpoint=None) -> copied into teacher
+                      (and Gram teacher)
+        loss:    data_preprocessor -> crop-major global_crops (2B) and
+                 local_crops (NB)
+                 -> _masks (iBOT block masks on part of the global crops)
+                 -> _teacher_targets, no grad: teacher.backbone(global)
+                    -> dino_head(cls) / ibot_head(masked patches)
+                    -> Sinkhorn-Knopp or softmax centring
+                 -> student.backbone([global + masks, local])
+                 -> dino_head(cls) -> dino_loss (global and local pairs)
+                 -> koleo_loss(global cls)
+                 -> ibot_head(masked patches) -> ibot_loss
+                 (-> gram_teacher(global) -> gram_loss(student patches))
+                 -> _monitoring (teacher_entropy, student_std)
+        tensor:  teacher.backbone.forward_features -> x_norm_clstoken
+        predict: not supported (ValueError)
+        around each iteration (DINOTeacherHook): teacher_temp before,
+                 update_teacher(momentum) (EMA) and refresh_gram_teacher
+                 after
+
     Args:
         backbone (dict): A :class:`~dinov3_mm.models.backbones.DINOv3ViT`
             config; its ``init_cfg`` (released weights) initialises student,
-            teacher and Gram teacher alike.
+            teacher and Gram teacher alike. The recipes leave the slot empty
+            (``init_cfg=dict(type='Pretrained', checkpoint=None)``): then all
+            three start from the same random weights, which is logged.
         dino_head (dict): :class:`~dinov3_mm.models.heads.DINOHead` arguments
             except ``in_dim`` (official: 65536 prototypes, hidden 2048,
             bottleneck 256, 3 layers; small datasets do well with a few
@@ -171,6 +198,15 @@ class DINOv3SSL(BaseModel):
         """Initialise the student (loading released weights through the
         backbone's ``init_cfg``), then copy it into the teacher and the
         Gram teacher."""
+        init = self.student.backbone.init_cfg
+        if (isinstance(init, dict) and init.get('type') == 'Pretrained'
+                and init.get('checkpoint') is None):
+            print_log(
+                'DINOv3SSL: model.backbone.init_cfg.checkpoint is None, so '
+                'student, teacher and Gram teacher start from random weights '
+                '(pretraining from scratch). To continue a released model, '
+                'pass --cfg-options model.backbone.init_cfg.checkpoint=PATH.',
+                logger='current', level=logging.WARNING)
         super().init_weights()
         self.teacher.load_state_dict(self.student.state_dict())
         if self.gram_teacher is not None:
