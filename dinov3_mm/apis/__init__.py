@@ -1,13 +1,14 @@
 """High-level APIs: model building, inference and feature extraction."""
-from .checkpoint_conversion import (backbone_cfg_for_checkpoint,
-                                    convert_checkpoint)
-from .features import extract_features
-from .inference import build_test_pipeline, inference_classifier, init_model
-from .lora_merge import merge_lora_checkpoint
-from .pca_features import run_pca_features
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.state_dict_loading import CheckpointMismatchError
 
+from .checkpoint_conversion import (backbone_cfg_for_checkpoint,
+                                    convert_checkpoint)
+from .features import extract_features
+from .inference import (build_test_pipeline, inference_classifier,
+                        init_model, is_annotation_loader, transform_type_name)
+from .lora_merge import merge_lora_checkpoint
+from .pca_features import run_pca_features
 from .seg_inference import inference_segmentor, write_seg_outputs
 from .task_inference import inference_model
 
@@ -15,6 +16,6 @@ __all__ = [
     'init_model', 'inference_model', 'extract_features', 'build_test_pipeline',
     'inference_classifier', 'inference_segmentor', 'write_seg_outputs',
     'run_pca_features', 'convert_checkpoint', 'backbone_cfg_for_checkpoint',
-    'merge_lora_checkpoint',
+    'merge_lora_checkpoint', 'is_annotation_loader', 'transform_type_name',
     'CheckpointError', 'CheckpointMismatchError'
 ]

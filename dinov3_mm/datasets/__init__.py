@@ -6,7 +6,8 @@ of the ``dinov3_mm`` scope import it lazily.
 from .annotation_file import AnnotationFileDataset
 from .base import BaseClsDataset
 from .image_folder import IMG_EXTENSIONS, ImageFolderDataset
-from .seg_folder import SegFolderDataset, default_palette
+from .file_listing import check_data_root
+from .seg_folder import SegFolderDataset, classes_and_palette, default_palette
 from .split import DEFAULT_SPLIT_RATIOS, SPLIT_NAMES, stratified_split
 from .synthetic import make_shape_images, write_shape_dataset
 from .synthetic_seg import SEG_CLASSES, SEG_PALETTE, write_seg_shapes_dataset
@@ -25,5 +26,6 @@ __all__ = [
     'ResizeKeepRatioPad', 'read_image', 'Report', 'ValidationRules',
     'validate_dataset', 'SegFolderDataset', 'default_palette', 'SEG_CLASSES',
     'SEG_PALETTE', 'write_seg_shapes_dataset', 'SEG_CHECKS', 'SegReport',
-    'SegValidationRules', 'validate_seg_dataset', 'UnlabeledImageDataset'
+    'SegValidationRules', 'validate_seg_dataset', 'UnlabeledImageDataset',
+    'check_data_root', 'classes_and_palette'
 ]

@@ -8,3 +8,13 @@ from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .ssl import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .normalization import NORMALIZATION, get_normalization, resolve_mean_std
+from . import (backbones, classifiers, data_preprocessors, heads, losses,
+               necks, segmentors, ssl)
+
+__all__ = [
+    name for package in (backbones, classifiers, data_preprocessors, heads,
+                         losses, necks, segmentors, ssl)
+    for name in package.__all__
+] + ['apply_lora', 'merge_lora', 'NORMALIZATION', 'get_normalization',
+     'resolve_mean_std']

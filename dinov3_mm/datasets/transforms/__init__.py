@@ -7,8 +7,9 @@ from .gamma import GammaCorrection, adjust_gamma
 from .resize import ResizeKeepRatioPad
 from .multicrop import DINOMultiCrop, random_resized_crop_box
 from .seg_crop import RandomCropCatRatio, RandomRescale
-from .seg_loading import (LoadSegAnnotation, UnknownColourError, read_seg_map,
-                          reduce_zero_label_map, rgb_to_index)
+from .seg_loading import (LoadSegAnnotation, UnknownColourError,
+                          check_mask_values, read_seg_map,
+                          reduce_zero_label_map, rgb_to_index, store_seg_map)
 
 __all__ = [
     'ALBU_PRESETS', 'Albumentations', 'build_albu', 'LoadImage',
@@ -16,5 +17,6 @@ __all__ = [
     'to_uint8', 'GammaCorrection', 'adjust_gamma', 'PackSegInputs',
     'LoadSegAnnotation', 'rgb_to_index', 'RandomCropCatRatio', 'RandomRescale',
     'UnknownColourError', 'read_seg_map', 'reduce_zero_label_map',
-    'DINOMultiCrop', 'PackMultiCropInputs', 'random_resized_crop_box'
+    'DINOMultiCrop', 'PackMultiCropInputs', 'random_resized_crop_box',
+    'check_mask_values', 'store_seg_map'
 ]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dinov3_mm.models.losses.seg_losses import focal_loss
+from dinov3_mm.models.losses import focal_loss
 from dinov3_mm.registry import MODELS
 
 # Labels are class indices >= 0, so no sample is ever ignored.

@@ -26,7 +26,7 @@ except ImportError:  # a checkout without `pip install -e projects/industrial`
     import dinov3_mm_industrial  # noqa: F401
 from mmengine.config import Config
 
-from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine import CfgOptionsAction
 
 from dinov3_mm_industrial.anomaly import run_anomaly_detection
 from dinov3_mm_industrial.anomaly.build import (build_detector,

@@ -14,8 +14,7 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
-from dinov3_mm.apis.inference import (is_annotation_loader,
-                                     transform_type_name)
+from dinov3_mm.apis import is_annotation_loader, transform_type_name
 
 from .dice import dice_per_class, format_dice_table, write_dice_csv
 from .io import (Volume, check_same_grid, is_dicom_series_folder,
@@ -250,7 +249,7 @@ def run_volume_inference(config: str,
         ``(case, per-class array)``), ``dice_csv`` (path or None) and
         ``table`` (text, or None).
     """
-    from dinov3_mm.apis.inference import init_model
+    from dinov3_mm.apis import init_model
     inputs = collect_inputs(source)
     truths = match_ground_truth(inputs, gt) if gt is not None else {}
     model = init_model(config, checkpoint, device=device,

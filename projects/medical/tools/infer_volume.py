@@ -19,7 +19,7 @@ import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 from dinov3_mm.apis import CheckpointError
-from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine import CfgOptionsAction
 
 import dinov3_mm_medical.components  # noqa: F401  (registers the plugin)
 from dinov3_mm_medical.inference import run_volume_inference

@@ -12,8 +12,7 @@ from typing import Optional, Sequence
 from mmengine.logging import print_log
 from torch import nn
 
-from dinov3_mm.models.backbones.dinov3_convnext import DINOv3ConvNeXt
-from dinov3_mm.models.backbones.dinov3_vit import DINOv3ViT
+from dinov3_mm.models import DINOv3ConvNeXt, DINOv3ViT
 from dinov3_mm.registry import MODELS
 from .patch_embed import (adapt_patch_embed_weight, check_band_map,
                           default_band_map)

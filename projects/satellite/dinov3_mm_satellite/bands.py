@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from dinov3_mm.models.normalization import NORMALIZATION
+from dinov3_mm.models import NORMALIZATION
 
 BandSelection = Sequence[Union[int, str]]
 

@@ -1,7 +1,7 @@
 """Segmentation dataset of GeoTIFF tiles and GeoTIFF class masks."""
 from typing import List, Optional, Sequence
 
-from dinov3_mm.datasets.seg_folder import SegFolderDataset
+from dinov3_mm.datasets import SegFolderDataset
 from dinov3_mm.registry import DATASETS
 from .geotiff import GeoTIFFError, check_georef, read_info
 

@@ -14,7 +14,7 @@ import json
 import sys
 
 import dinov3_mm  # noqa: F401  (registries, safe checkpoint loading)
-from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine import CfgOptionsAction
 
 from dinov3_mm.apis import CheckpointError, init_model
 from dinov3_mm_satellite.tiled_inference import BLEND_MODES, infer_scene

@@ -8,7 +8,7 @@ from PIL import Image
 from dinov3_mm.datasets.seg_folder import SegFolderDataset
 from dinov3_mm.datasets.synthetic_seg import (SEG_CLASSES, SEG_PALETTE,
                                               write_seg_shapes_dataset)
-from dinov3_mm.datasets.transforms import seg_formatting  # noqa: F401
+from dinov3_mm.datasets.transforms import formatting  # noqa: F401
 from dinov3_mm.datasets.transforms import seg_loading  # noqa: F401
 from dinov3_mm.registry import DATASETS
 

@@ -170,7 +170,7 @@ def test_missing_mask_needs_the_image_first():
 
 def test_missing_mask_through_dataset_and_metric(tmp_path):
     from dinov3_mm.datasets.seg_folder import SegFolderDataset
-    from dinov3_mm.datasets.transforms import seg_formatting  # noqa: F401
+    from dinov3_mm.datasets.transforms import formatting  # noqa: F401
     from dinov3_mm.evaluation.functional import intersect_and_union
     for split_dir in ('img_dir/train', 'ann_dir/train'):
         (tmp_path / split_dir).mkdir(parents=True)

@@ -9,7 +9,7 @@ from dinov3_mm.datasets.transforms.albu import Albumentations
 from dinov3_mm.datasets.transforms.gamma import GammaCorrection, adjust_gamma
 from dinov3_mm.datasets.transforms.loading import LoadImage
 from dinov3_mm.datasets.transforms.resize import ResizeKeepRatioPad
-from dinov3_mm.datasets.transforms.seg_formatting import PackSegInputs
+from dinov3_mm.datasets.transforms.formatting import PackSegInputs
 from dinov3_mm.datasets.transforms.seg_loading import LoadSegAnnotation
 from dinov3_mm.registry import TRANSFORMS
 

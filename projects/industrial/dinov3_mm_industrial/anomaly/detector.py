@@ -17,7 +17,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from dinov3_mm.models.normalization import resolve_mean_std
+from dinov3_mm.models import resolve_mean_std
 from dinov3_mm.registry import MODELS
 from .memory_bank import (SUBSAMPLE_METHODS, nearest_neighbour_distance,
                           subsample_bank)

@@ -8,8 +8,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from dinov3_mm.datasets.file_listing import check_data_root
-from dinov3_mm.datasets.seg_folder import classes_and_palette
+from dinov3_mm.datasets import check_data_root, classes_and_palette
 from dinov3_mm.registry import DATASETS, TRANSFORMS
 
 from ..io import check_same_grid, load_volume, read_geometry, reorient

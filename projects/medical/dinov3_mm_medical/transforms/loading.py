@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from dinov3_mm.datasets.transforms.seg_loading import (check_mask_values,
+from dinov3_mm.datasets.transforms import (check_mask_values,
                                                        store_seg_map)
 from dinov3_mm.registry import TRANSFORMS
 

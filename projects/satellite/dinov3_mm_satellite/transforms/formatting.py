@@ -3,8 +3,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from dinov3_mm.datasets.transforms.formatting import image_to_tensor
-from dinov3_mm.datasets.transforms.seg_formatting import PackSegInputs
+from dinov3_mm.datasets.transforms import PackSegInputs, image_to_tensor
 from dinov3_mm.registry import TRANSFORMS
 
 

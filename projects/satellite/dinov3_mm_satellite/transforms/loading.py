@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 import numpy as np
 from mmcv.transforms import BaseTransform
 
-from dinov3_mm.datasets.transforms.seg_loading import LoadSegAnnotation
+from dinov3_mm.datasets.transforms import LoadSegAnnotation
 from dinov3_mm.registry import TRANSFORMS
 from ..geotiff import (GeoTIFFError, check_georef, read_geotiff, read_info,
                        read_mask)
