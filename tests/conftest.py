@@ -116,3 +116,55 @@ def tiny_seg_config():
     """``tiny_seg_config(data_root, work_dir, batch_size=4, img_size=32,
     max_epochs=1)``: a seconds-long segmentation config."""
     return _tiny_seg_config
+
+
+# A tiny LoRA classifier whose backbone names an unreachable pretrained file:
+# loading a trained checkpoint must not try to read it.
+TINY_LORA_CLASSIFIER = dict(
+    type='DINOv3Classifier',
+    backbone=dict(type='DINOv3ViT',
+                  arch=dict(embed_dims=64, num_layers=2, num_heads=2),
+                  out_type='cls_patch_avg',
+                  init_cfg=dict(type='Pretrained',
+                                checkpoint='/nonexistent/weights.pth')),
+    head=dict(type='LinearClsHead', num_classes=3, in_channels=128),
+    lora=dict(r=4, alpha=8))
+
+
+def _build_tiny_classifier(lora: bool = True):
+    import copy
+
+    from mmengine.registry import init_default_scope
+
+    from dinov3_mm.registry import MODELS
+    init_default_scope('dinov3_mm')
+    cfg = copy.deepcopy(TINY_LORA_CLASSIFIER)
+    cfg['backbone'].pop('init_cfg')
+    if not lora:
+        cfg.pop('lora')
+    return MODELS.build(cfg).eval()
+
+
+@pytest.fixture
+def lora_checkpoint(tmp_path):
+    """:data:`TINY_LORA_CLASSIFIER` with non-zero adapters, saved.
+
+    Returns:
+        dict: ``model_cfg`` (a copy of :data:`TINY_LORA_CLASSIFIER`),
+        ``model`` (the saved LoRA model), ``checkpoint`` (``epoch_1.pth``,
+        ``meta.epoch == 1``) and ``build`` (``build(lora=True)``: a fresh
+        model of the config, with or without LoRA).
+    """
+    import copy
+
+    import torch
+    torch.manual_seed(0)
+    model = _build_tiny_classifier()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if 'lora_B' in name:
+                param.normal_(std=0.1)
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()), ckpt)
+    return dict(model_cfg=copy.deepcopy(TINY_LORA_CLASSIFIER), model=model,
+                checkpoint=ckpt, build=_build_tiny_classifier)

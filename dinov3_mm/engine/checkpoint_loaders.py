@@ -12,6 +12,7 @@ loaded the same way, and the model-zoo schemes (``torchvision://``,
 ``open-mmlab://``, ``mmcls://``, ``pavi://``), which name other projects'
 weights, are refused with a message.
 """
+import hashlib
 import os
 import os.path as osp
 from typing import Any
@@ -32,11 +33,17 @@ def load_from_local_file(filename: str, map_location: Any = None) -> Any:
 
 
 def load_from_http_url(filename: str, map_location: Any = None) -> Any:
-    """Download to torch's hub cache once, then load ``weights_only=True``."""
+    """Download to torch's hub cache once, then load ``weights_only=True``.
+
+    The cached name starts with a hash of the whole URL, so two URLs ending
+    in the same file name never share a cached file.
+    """
     import torch.hub
     cache = osp.join(torch.hub.get_dir(), 'checkpoints')
     os.makedirs(cache, exist_ok=True)
-    local = osp.join(cache, osp.basename(urlparse(filename).path))
+    url_hash = hashlib.sha256(filename.encode()).hexdigest()[:12]
+    local = osp.join(cache,
+                     f'{url_hash}-{osp.basename(urlparse(filename).path)}')
     if not osp.exists(local):
         torch.hub.download_url_to_file(filename, local, progress=False)
     return load_weights_only(local, map_location, name=filename)

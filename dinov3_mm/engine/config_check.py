@@ -115,20 +115,6 @@ def check_config(cfg: Mapping,
         raise ConfigError(config_path, problems)
 
 
-def check_data_roots(cfg: Mapping, config_path: str, mode: str) -> None:
-    """Raise :class:`ConfigError` for datasets of ``mode`` without data.
-
-    Args:
-        cfg (Mapping): The merged config.
-        config_path (str): Its file, named in the message.
-        mode (str): ``'train'``, ``'val'`` or ``'test'``.
-    """
-    scope = cfg.get('default_scope') or 'mmengine'
-    problems = _data_root_problems(cfg, scope, mode)
-    if problems:
-        raise ConfigError(config_path, problems)
-
-
 # a. top-level keys -----------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from dinov3_mm.utils.atomic_write import atomic_write, atomic_write_bytes
-from dinov3_mm.utils.checkpoint_io import CheckpointError, load_weights_only
+from dinov3_mm.utils.checkpoint_io import (CheckpointError, load_weights_only,
+                                          preview)
 
 FORMATS = ('official', 'hf', 'dinov3_mm')
 HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
@@ -75,17 +76,12 @@ class LoadReport:
         text = (f'loaded {self.loaded} tensors from {self.source} checkpoint '
                 f'{self.path}')
         if self.missing:
-            text += f'; missing keys ({len(self.missing)}): ' + _preview(
-                self.missing)
+            text += f'; missing keys ({len(self.missing)}): ' + preview(
+                self.missing, 8)
         if self.unexpected:
             text += (f'; unexpected keys ({len(self.unexpected)}): ' +
-                     _preview(self.unexpected))
+                     preview(self.unexpected, 8))
         return text
-
-
-def _preview(keys: List[str], n: int = 8) -> str:
-    shown = ', '.join(keys[:n])
-    return shown + (f', ... (+{len(keys) - n} more)' if len(keys) > n else '')
 
 
 def _load_tensor_file(path: str) -> dict:
@@ -114,7 +110,7 @@ def _unwrap(obj, path: str) -> Tuple[Dict[str, Tensor], bool]:
     tensors = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     if not tensors:
         raise CheckpointError(f'{path} holds no tensors; keys found: '
-                              f'{_preview(sorted(map(str, obj)))}.')
+                              f'{preview(sorted(map(str, obj)), 8)}.')
     return tensors, wrapped
 
 
@@ -215,7 +211,9 @@ def backbone_state_dict(model: nn.Module,
     if not state_dict:
         raise CheckpointError(
             f'{ckpt.path} has no keys under prefix {prefix!r}; its keys start '
-            f'with {_preview(sorted({k.split(".")[0] for k in ckpt.state_dict}))}.')
+            'with ' +
+            preview(sorted({k.split('.')[0] for k in ckpt.state_dict}), 8) +
+            '.')
     if ckpt.layout == 'hf':
         state_dict = model.state_dict_from_hf(state_dict)
     return state_dict
@@ -258,8 +256,8 @@ def load_pretrained(model: nn.Module,
         raise CheckpointError(
             f'{path} ({ckpt.source} format) does not match {described}: none '
             f'of its keys are known. Found keys like '
-            f'{_preview(sorted(state_dict), 5)}; expected keys like '
-            f'{_preview(sorted(own), 5)}.')
+            f'{preview(sorted(state_dict), 5)}; expected keys like '
+            f'{preview(sorted(own), 5)}.')
     mismatched = [
         f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
         f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state_dict))
