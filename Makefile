@@ -25,7 +25,7 @@ DEPS := setup.py $(wildcard requirements/*.txt) $(wildcard projects/*/pyproject.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: demo test
+.PHONY: demo test docs-check
 
 DEMO_CFG := configs/demo/convnext_shapes.py
 DEMO_DIR := work_dirs/demo
@@ -40,6 +40,11 @@ demo: $(STAMP)
 
 test: $(STAMP) $(MMCV_STAMP)
 	$(PY) -m pytest -n 2 tests projects
+
+# Every command of README.md, the project READMEs and docs/writing_plugins.md
+# run (on tiny settings) or listed with the reason it is not: a few minutes.
+docs-check: $(STAMP) $(MMCV_STAMP)
+	$(PY) -m pytest -n 2 -m readme_walk tests/docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

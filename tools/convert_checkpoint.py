@@ -4,16 +4,17 @@ Examples::
 
     python tools/convert_checkpoint.py dinov3_vits16_pretrain_lvd1689m.pth \
         work_dirs/vits16_hf --to hf
-    python tools/convert_checkpoint.py path/to/hf_model_dir vits16.pth \
-        --to official
+    python tools/convert_checkpoint.py path/to/hf_model_dir \
+        work_dirs/vits16.pth --to official
 """
 import argparse
 import ast
-import sys
 
 from dinov3_mm.apis import CheckpointError
 from dinov3_mm.apis.checkpoint_conversion import BACKBONES, convert_checkpoint
 from dinov3_mm.models.backbones.weights import FORMATS
+from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
+                                 require_checkpoint)
 
 
 def parse_args(argv=None):
@@ -26,24 +27,28 @@ def parse_args(argv=None):
                         help='backbone type (inferred when omitted)')
     parser.add_argument('--arch', help='arch name, or a Python dict literal '
                         '(inferred when omitted)')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    require_checkpoint(args.src, 'hf')
     arch = args.arch
     if arch is not None and arch.lstrip().startswith('{'):
-        arch = ast.literal_eval(arch)
-    try:
-        path, cfg = convert_checkpoint(args.src, args.dst, args.to,
-                                       backbone=args.backbone, arch=arch)
-    except (CheckpointError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
+        try:
+            arch = ast.literal_eval(arch)
+        except (ValueError, SyntaxError) as exc:
+            raise UserError(
+                f'--arch {args.arch} is not a Python dict literal ({exc}); '
+                'write e.g. --arch "{\'embed_dims\': 384, \'num_layers\': '
+                '12, \'num_heads\': 6}"', exit_code=2) from exc
+    path, cfg = convert_checkpoint(args.src, args.dst, args.to,
+                                   backbone=args.backbone, arch=arch)
     print(f'Wrote {args.to} checkpoint of {cfg["type"]}(arch={cfg["arch"]!r}) '
           f'to {path}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_main(main, user_errors=(CheckpointError, FileNotFoundError))

@@ -17,6 +17,8 @@ from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm.deploy import ExportError, ParityError
 from dinov3_mm.deploy.deployment import deploy
+from dinov3_mm.utils.cli import (add_debug_argument, cli_main,
+                                 require_checkpoint, require_config)
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 
@@ -73,11 +75,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         'no limit (default: %(default)s = 32 MiB)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    require_config(args.config)
+    if args.checkpoint:
+        require_checkpoint(args.checkpoint)
     dynamic = [a for a in args.dynamic.split(',')
                if a.strip() and a.strip() != 'none']
     try:
@@ -104,4 +110,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_main(main)

@@ -4,17 +4,27 @@ Classification (3 classes, ImageFolder splits) or, with ``--seg``,
 segmentation (background, circle, square, triangle on textured backgrounds,
 mmseg ``img_dir/ann_dir`` folders with train and val splits).
 
+The settings are recorded in ``<root>/shapes_dataset.json``. An existing
+dataset written with the same settings is kept; one written with other
+settings is an error unless ``--force`` replaces it (its split folders are
+removed first, so no old image stays behind).
+
 Examples::
 
     python tools/generate_shapes_dataset.py data/shapes --train 100 --val 30 --test 30
     python tools/generate_shapes_dataset.py data/seg_shapes --seg --train 256 --val 64 --size 64
 """
 import argparse
+import json
 import os.path as osp
+import shutil
 import sys
+from typing import Dict, Optional
 
 from dinov3_mm.datasets.synthetic import write_shape_dataset
 from dinov3_mm.datasets.synthetic_seg import write_seg_shapes_dataset
+
+SETTINGS_FILE = 'shapes_dataset.json'
 
 
 def parse_args(argv=None):
@@ -35,36 +45,88 @@ def parse_args(argv=None):
                         help='image side (default 224; 64 with --seg)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true',
-                        help='rewrite an existing dataset')
+                        help='replace an existing dataset (its split '
+                        'folders are deleted first)')
     return parser.parse_args(argv)
+
+
+def requested_settings(args) -> Dict:
+    """The dataset ``args`` ask for, as recorded in :data:`SETTINGS_FILE`."""
+    if args.seg:
+        return dict(task='segmentation',
+                    train=256 if args.train is None else args.train,
+                    val=64 if args.val is None else args.val,
+                    size=args.size or 64, seed=args.seed)
+    return dict(task='classification',
+                train=100 if args.train is None else args.train,
+                val=30 if args.val is None else args.val, test=args.test,
+                size=args.size or 224, seed=args.seed)
+
+
+def describe(settings: Dict) -> str:
+    """``'100/30/30 images per class, 224 px, seed 0'`` and the like."""
+    if settings['task'] == 'segmentation':
+        counts = f"{settings['train']} train / {settings['val']} val images"
+    else:
+        counts = (f"{settings['train']}/{settings['val']}/"
+                  f"{settings['test']} images per class")
+    return f"{counts}, {settings['size']} px, seed {settings['seed']}"
+
+
+def recorded_settings(root: str) -> Optional[Dict]:
+    """Settings of the dataset in ``root``; None when not recorded."""
+    path = osp.join(root, SETTINGS_FILE)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def split_folders(settings: Dict):
+    if settings['task'] == 'segmentation':
+        return ['img_dir', 'ann_dir']
+    return ['train', 'val', 'test']
+
+
+def existing_dataset(root: str, settings: Dict) -> bool:
+    first = 'img_dir/train' if settings['task'] == 'segmentation' else 'train'
+    return osp.isdir(osp.join(root, first))
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.seg:
-        root = args.root or 'data/seg_shapes'
-        train = 256 if args.train is None else args.train
-        val = 64 if args.val is None else args.val
-        size = args.size or 64
-        if osp.isdir(osp.join(root, 'img_dir', 'train')) and not args.force:
-            print(f'{root} exists; keeping it (--force rewrites it)')
+    wanted = requested_settings(args)
+    root = args.root or ('data/seg_shapes' if args.seg else 'data/shapes')
+    if existing_dataset(root, wanted) and not args.force:
+        found = recorded_settings(root)
+        if found is None:
+            print(f'{root} exists (settings not recorded); keeping it '
+                  '(--force replaces it)')
             return 0
-        write_seg_shapes_dataset(root, num_train=train, num_val=val,
-                                 size=size, seed=args.seed)
-        print(f'Wrote segmentation shapes dataset to {root} '
-              f'({train} train / {val} val images, {size}x{size})')
-        return 0
-    root = args.root or 'data/shapes'
-    train = 100 if args.train is None else args.train
-    val = 30 if args.val is None else args.val
-    if osp.isdir(osp.join(root, 'train')) and not args.force:
-        print(f'{root} exists; keeping it (--force rewrites it)')
-        return 0
-    write_shape_dataset(
-        root, size=args.size or 224, seed=args.seed,
-        per_split=dict(train=train, val=val, test=args.test))
-    print(f'Wrote shapes dataset to {root} '
-          f'({train}/{val}/{args.test} images per class)')
+        if found == wanted:
+            print(f'{root} exists with the same settings ({describe(found)})'
+                  '; keeping it')
+            return 0
+        print(f'error: {root} holds a shapes dataset with other settings '
+              f'({describe(found)}; asked for {describe(wanted)}).\n'
+              'Pass --force to replace it, or choose another folder.',
+              file=sys.stderr)
+        return 1
+    for name in split_folders(wanted):
+        shutil.rmtree(osp.join(root, name), ignore_errors=True)
+    if args.seg:
+        write_seg_shapes_dataset(root, num_train=wanted['train'],
+                                 num_val=wanted['val'], size=wanted['size'],
+                                 seed=args.seed)
+    else:
+        write_shape_dataset(
+            root, size=wanted['size'], seed=args.seed,
+            per_split=dict(train=wanted['train'], val=wanted['val'],
+                           test=wanted['test']))
+    with open(osp.join(root, SETTINGS_FILE), 'w') as f:
+        json.dump(wanted, f, indent=1)
+    kind = 'segmentation shapes' if args.seg else 'shapes'
+    print(f'Wrote {kind} dataset to {root} ({describe(wanted)})')
     return 0
 
 

@@ -18,18 +18,46 @@ path>.png`` (masks blended over the images; ``--no-overlay`` skips them) and
 
 SOURCE is an image file, a folder (searched recursively) or a text file with
 one image path per line.
+
+Unreadable images (missing, empty, not an image, corrupt or truncated): every
+image's header is checked before the model is loaded, so a missing, empty or
+non-image file stops the run at once, naming it. Truncated pixel data shows
+only when decoding; then the results of the images before it are written
+and the run stops, naming the file. ``--skip-unreadable`` instead predicts
+all readable images, prints each skipped file and its reason on stderr and
+lists them in ``skipped.csv`` (segmentation: ``<out>/skipped.csv``;
+classification: ``<out stem>.skipped.csv`` beside the CSV).
+
+A progress bar (images in batches, with an ETA) is shown on a terminal, or
+with ``DINOV3_MM_PROGRESS=1``.
 """
 import argparse
+import csv
+import os
 import os.path as osp
 import sys
+from typing import List, Sequence, Tuple
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 from dinov3_mm.apis import inference_model, init_model
 from dinov3_mm.apis.inference import list_images, write_predictions_csv
-from dinov3_mm.apis.seg_inference import segmentor_meta, write_seg_outputs
+from dinov3_mm.apis.seg_inference import (is_segmentor, segmentor_meta,
+                                          write_seg_outputs)
+from dinov3_mm.apis.unreadable import (UnreadableImageError,
+                                       image_header_problem)
+from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.utils import track
+from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
+                                 require_checkpoint, require_config)
 
 DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
+DEFAULT_BATCH = dict(cls=8, seg=4)
+#: Unreadable files named in one error message; the rest are counted.
+MAX_LISTED = 5
+
+Skipped = List[Tuple[str, str]]
 
 
 def parse_args(argv=None):
@@ -46,6 +74,10 @@ def parse_args(argv=None):
         f'{DEFAULT_OUT["cls"]}); segmentation: output directory (default '
         f'{DEFAULT_OUT["seg"]})')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
+        help='override config entries, e.g. model.lora=None to load a '
+        'merged LoRA checkpoint with its LoRA config')
     parser.add_argument('--batch-size', type=int, default=None,
                         help='images per forward pass (default 8 for '
                         'classification, 4 for segmentation)')
@@ -53,39 +85,133 @@ def parse_args(argv=None):
                         help='segmentation: do not write overlays')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='segmentation: overlay opacity (default 0.5)')
+    parser.add_argument(
+        '--skip-unreadable', action='store_true',
+        help='skip missing, empty, corrupt or truncated images (listed on '
+        'stderr and in skipped.csv) and predict the others')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        # bad checkpoint, source or image: the message names the file
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
+    require_config(args.config)
+    require_checkpoint(args.checkpoint)
+    return run(args)
 
 
 def run(args) -> int:
-    paths = list_images(args.source)
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    results = inference_model(model, paths, batch_size=args.batch_size)
-    write = write_masks if 'mask' in results[0] else write_csv
-    write(args, model, paths, results)
+    paths = list_images(args.source, allow_missing=args.skip_unreadable)
+    skipped = header_problems(paths)
+    if skipped and not args.skip_unreadable:
+        raise UserError(unreadable_before_run(skipped))
+    bad = {path for path, _ in skipped}
+    readable = [path for path in paths if path not in bad]
+    model = init_model(args.config, args.checkpoint, device=args.device,
+                       cfg_options=args.cfg_options)
+    task = 'seg' if is_segmentor(model) else 'cls'
+    out = args.out or DEFAULT_OUT[task]
+    write = write_masks if task == 'seg' else write_csv
+    done, results = [], []
+    try:
+        predict(model, readable, args.batch_size or DEFAULT_BATCH[task],
+                args.skip_unreadable, done, results, skipped)
+    except UnreadableImageError as exc:
+        kept = (f'Results for the {len(done)} images before it are in '
+                f'{out}' if done else 'No image was predicted before it')
+        if done:
+            write(args, out, model, done, results)
+        raise UserError(
+            f'{exc}\n{kept}; pass --skip-unreadable to predict the others '
+            'and list the unreadable ones.') from exc
+    report_skipped(skipped, skipped_list_path(out, task))
+    if not done:
+        raise UserError(f'None of the {len(paths)} images could be read '
+                        f'(listed in {skipped_list_path(out, task)}).')
+    write(args, out, model, done, results)
     return 0
 
 
-def write_csv(args, model, paths, predictions) -> None:
+def header_problems(paths: Sequence[str]) -> Skipped:
+    """``(path, reason)`` of every image whose header does not read."""
+    problems = []
+    for path in paths:
+        reason = image_header_problem(path)
+        if reason is not None:
+            problems.append((path, reason))
+    return problems
+
+
+def unreadable_before_run(problems: Skipped) -> str:
+    """The error for unreadable images found before the model ran."""
+    (first, reason), rest = problems[0], problems[1:]
+    message = f'Cannot read image {first}: {reason}'
+    if rest:
+        listed = '; '.join(f'{p} ({r})' for p, r in rest[:MAX_LISTED])
+        more = len(rest) - MAX_LISTED
+        message += (f'\n{len(rest)} more unreadable: {listed}' +
+                    (f'; and {more} more' if more > 0 else ''))
+    return (message + '\nNothing was run: fix or remove them, or pass '
+            '--skip-unreadable to predict the other images.')
+
+
+def predict(model, paths: Sequence[str], batch_size: int,
+            skip_unreadable: bool, done: list, results: list,
+            skipped: Skipped) -> None:
+    """Predict ``paths`` batch by batch, appending to ``done``/``results``
+    (and to ``skipped`` the images that fail to decode)."""
+    if batch_size < 1:
+        raise UserError(f'--batch-size {batch_size} must be at least 1.')
+    batches = [paths[i:i + batch_size]
+               for i in range(0, len(paths), batch_size)]
+    for batch in track(batches, desc='infer', unit='batch'):
+        outputs = inference_model(model, batch, batch_size=len(batch),
+                                  skip_unreadable=skip_unreadable)
+        for path, result in zip(batch, outputs):
+            if 'error' in result:
+                skipped.append((path, result['error']))
+            else:
+                done.append(path)
+                results.append(result)
+
+
+def skipped_list_path(out: str, task: str) -> str:
+    """Where the skipped images are listed."""
+    if task == 'seg':
+        return osp.join(out, 'skipped.csv')
+    return osp.splitext(out)[0] + '.skipped.csv'
+
+
+def report_skipped(skipped: Skipped, list_path: str) -> None:
+    """Print the skipped images and list them in ``list_path`` (an old
+    list from an earlier run is removed when none were skipped)."""
+    if not skipped:
+        if osp.isfile(list_path):
+            os.remove(list_path)
+        return
+    for path, reason in skipped:
+        print(f'skipped {path}: {reason}', file=sys.stderr)
+
+    def write_rows(f) -> None:
+        writer = csv.writer(f)
+        writer.writerow(['path', 'reason'])
+        writer.writerows(skipped)
+
+    os.makedirs(osp.dirname(osp.abspath(list_path)), exist_ok=True)
+    atomic_write_text(list_path, write_rows, newline='')
+    print(f'Skipped {len(skipped)} unreadable image(s), listed in '
+          f'{list_path}', file=sys.stderr)
+
+
+def write_csv(args, out, model, paths, predictions) -> None:
     """Class predictions: one CSV row per image."""
-    out = args.out or DEFAULT_OUT['cls']
     classes = model.dataset_meta.get('classes')
     write_predictions_csv(paths, predictions, out, classes)
     print(f'Wrote {len(paths)} predictions to {out}')
 
 
-def write_masks(args, model, paths, results) -> None:
+def write_masks(args, out, model, paths, results) -> None:
     """Segmentation: masks, overlays and a summary CSV in a directory."""
-    out = args.out or DEFAULT_OUT['seg']
     classes, palette = segmentor_meta(model)
     source_root = args.source if osp.isdir(args.source) else None
     written = write_seg_outputs(
@@ -99,4 +225,6 @@ def write_masks(args, model, paths, results) -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # bad checkpoint, source or image: the message names the file
+    cli_main(main, user_errors=(CheckpointError, FileNotFoundError,
+                                ValueError))

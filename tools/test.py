@@ -4,6 +4,7 @@ Examples::
 
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --out work_dirs/preds.pkl
+    python tools/test.py CONFIG CHECKPOINT --show-dir work_dirs/show --tta
     tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
@@ -14,10 +15,15 @@ import os
 import dinov3_mm  # noqa: F401
 from mmengine.config import Config
 
+from dinov3_mm.datasets.image_folder import EmptyClassError
 from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (add_dump_results,
                                          apply_common_options,
                                          merged_config_or_exit, run_or_exit)
+from dinov3_mm.engine.tool_options import apply_show_dir, enable_tta
+from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,6 +40,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--out',
         help='also dump the raw predictions to this pickle file (.pkl)')
     parser.add_argument(
+        '--show-dir',
+        help='save a picture of every prediction here (classification: '
+        'predicted class, score and true class; segmentation: image, ground '
+        'truth, prediction and errors)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: the image and its horizontal flip '
+        '(classifiers: averaged probabilities, segmentors: test_cfg.flip), '
+        'or the config\'s tta_model + tta_pipeline')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
@@ -44,6 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='also print the environment, the full config and the hook '
+        'order on the console (they are always in the log file)')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -56,8 +79,14 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                          args.work_dir, mode='test')
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.verbose:
+        cfg.verbose = True
     if args.out is not None:
         add_dump_results(cfg, args.out, args.config)
+    if args.tta:
+        print(f'--tta: {enable_tta(cfg, args.config)}')
+    if args.show_dir:
+        apply_show_dir(cfg, args.show_dir)
     return cfg
 
 
@@ -68,4 +97,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main,
+             user_errors=(ConfigError, CheckpointError, EmptyClassError))

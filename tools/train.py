@@ -7,6 +7,7 @@ Examples::
     python tools/train.py CONFIG --resume                 # latest in work dir
     python tools/train.py CONFIG --resume path/epoch_3.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_epochs=5
+    python tools/train.py CONFIG --auto-scale-lr --cfg-options train_dataloader.batch_size=64
     tools/dist_train.sh CONFIG 8                          # 8 GPUs, torchrun
 """
 import argparse
@@ -17,10 +18,15 @@ import os
 import dinov3_mm  # noqa: F401
 from mmengine.config import Config
 
+from dinov3_mm.datasets.image_folder import EmptyClassError
 from dinov3_mm.engine.cli_options import CfgOptionsAction
+from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
                                          enable_amp, merged_config_or_exit,
                                          run_or_exit)
+from dinov3_mm.engine.tool_options import enable_auto_scale_lr
+from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='automatic mixed precision (AmpOptimWrapper; bfloat16 when '
         'CUDA is not available)')
     parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by (processes x batch size) / '
+        'auto_scale_lr.base_batch_size (default base: the config file\'s '
+        'train_dataloader.batch_size x 1 process)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
@@ -56,6 +68,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='job launcher')
     # torch.distributed.launch passes --local-rank (older: --local_rank).
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='also print the environment, the full config and the hook '
+        'order on the console (they are always in the log file)')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -64,9 +82,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line arguments to ``cfg``."""
+    if args.auto_scale_lr:  # before --cfg-options change the batch size
+        enable_auto_scale_lr(cfg, args.config)
     apply_common_options(cfg, args.config, args.cfg_options, args.launcher,
                          args.work_dir, mode='train')
     apply_resume(cfg, args.resume)
+    if args.verbose:
+        cfg.verbose = True
     if args.amp:
         enable_amp(cfg, args.config)
     return cfg
@@ -79,4 +101,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main,
+             user_errors=(ConfigError, CheckpointError, EmptyClassError))

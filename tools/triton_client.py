@@ -4,24 +4,37 @@ Examples::
 
     python tools/triton_client.py data/shapes/test --url 127.0.0.1:8000
     python tools/triton_client.py img.png --protocol grpc --url 127.0.0.1:8001
+    python tools/triton_client.py data/seg_shapes/img_dir/val \\
+        --classes work_dirs/deploy/triton_python \\
+        --save-masks work_dirs/masks \\
+        --json work_dirs/results.json
     python tools/triton_client.py data/shapes/test --benchmark \\
         --concurrency 8 --requests 400
 
-Prints one line per image (top-k labels, or mask size and class shares);
-``--benchmark`` prints throughput and p50/p95/p99 latency instead. A
-refused request (e.g. an image above the server's ``--max-image-pixels``:
+Prints one line per image (top-k labels, or mask size and the fraction of
+pixels of each class, named with ``--classes``); ``--json`` also writes them
+per image, ``--save-masks`` writes returned masks as palette PNGs (class
+indices when read back, like ``tools/infer.py``'s). ``--benchmark`` prints
+throughput and p50/p95/p99 latency instead (``--json``: the summary).
+
+Before sending images the client checks that a server answers the
+protocol at ``--url`` and serves ``--model``; if not, it says so and exits 1.
+A refused request (e.g. an image above the server's ``--max-image-pixels``:
 HTTP 400 / gRPC INVALID_ARGUMENT) prints ``ERROR`` and the server's reason
 on the line of the image it names, and says so on the lines of the other
 images of that request; the exit code is then 1.
 """
 import argparse
 import json
+import os.path as osp
 import re
-import sys
 
-from dinov3_mm.deploy.client import (batched, benchmark, describe,
-                                     read_files, run_requests, stats_line)
+from dinov3_mm.deploy.client import (ServerUnavailableError, batched,
+                                     benchmark, check_server, describe,
+                                     image_result, read_files, run_requests,
+                                     served_classes, stats_line)
 from dinov3_mm.deploy.parity_inputs import list_image_sources
+from dinov3_mm.utils.cli import UserError, add_debug_argument, cli_main
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,7 +57,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=10,
                         help='untimed requests before --benchmark')
     parser.add_argument('--timeout', type=float, default=60.0)
-    parser.add_argument('--json', help='write the results/summary here')
+    parser.add_argument('--json', help='write the per-image results (or the '
+                        '--benchmark summary) to this file')
+    parser.add_argument(
+        '--classes',
+        help='segmentation class names: the Triton repository (or deploy '
+        'work dir) tools/deploy.py wrote, a text file with one name per '
+        'line, or names separated by commas')
+    parser.add_argument('--save-masks', metavar='DIR',
+                        help='segmentation: write each returned mask as a '
+                        'palette PNG under DIR')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -59,33 +82,87 @@ def _error_lines(names, error: str) -> list:
             f'was refused' for i, name in enumerate(names)]
 
 
+def read_classes(value, model: str):
+    """Class names from ``--classes`` (see its help), or None."""
+    if value is None:
+        return None
+    if osp.isdir(value):
+        try:
+            return served_classes(value, model)
+        except FileNotFoundError as exc:
+            raise UserError(f'--classes {exc}', exit_code=2) from exc
+    if osp.isfile(value):
+        with open(value, encoding='utf-8') as f:
+            return [line.strip() for line in f if line.strip()]
+    return [c.strip() for c in value.split(',') if c.strip()]
+
+
+def save_masks(out_dir: str, paths, outputs_per_image, classes) -> int:
+    """Palette PNGs of the returned masks; the number written."""
+    from dinov3_mm.apis.seg_inference import (relative_png_names,
+                                              save_index_png)
+    from dinov3_mm.visualization.seg_overlay import default_palette
+    names = relative_png_names(paths, None)
+    written = 0
+    for name, item in zip(names, outputs_per_image):
+        if item is None or 'MASK' not in item[0]:
+            continue
+        outputs, index = item
+        mask = outputs['MASK'][index]
+        num = max(len(classes or ()), int(mask.max(initial=0)) + 1)
+        save_index_png(mask, osp.join(out_dir, name), default_palette(num))
+        written += 1
+    return written
+
+
+def _benchmark(args, data, run) -> int:
+    summary = benchmark(args.url, data, batch_size=args.batch_size,
+                        requests=args.requests, warmup=args.warmup, **run)
+    print(stats_line(summary, f'{args.protocol} x{args.concurrency}'))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(summary, f, indent=2)
+    return 1 if summary['failed'] else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    classes = read_classes(args.classes, args.model)
     paths = list_image_sources(args.inputs)
     data = read_files(paths)
+    check_server(args.url, args.protocol, args.model,
+                 timeout=min(args.timeout, 10.0))
     run = dict(protocol=args.protocol, model=args.model,
                concurrency=args.concurrency, timeout=args.timeout)
     if args.benchmark:
-        summary = benchmark(args.url, data, batch_size=args.batch_size,
-                            requests=args.requests, warmup=args.warmup,
-                            **run)
-        print(stats_line(summary, f'{args.protocol} x{args.concurrency}'))
-        if args.json:
-            with open(args.json, 'w') as f:
-                json.dump(summary, f, indent=2)
-        return 1 if summary['failed'] else 0
+        return _benchmark(args, data, run)
     path_batches = batched(paths, args.batch_size)
     results = run_requests(args.url, batched(data, args.batch_size), **run)
-    failed = 0
+    records, per_image, failed = [], [], 0
     for names, result in zip(path_batches, results):
         if result['error'] is not None:
             failed += len(names)
-            print('\n'.join(_error_lines(names, result['error'])))
+            lines = _error_lines(names, result['error'])
+            print('\n'.join(lines))
+            records += [dict(image=n, error=line.split('\tERROR ', 1)[1])
+                        for n, line in zip(names, lines)]
+            per_image += [None] * len(names)
             continue
         for i, name in enumerate(names):
-            print(f'{name}\t{describe(result["outputs"], i)}')
+            print(f'{name}\t{describe(result["outputs"], i, classes)}')
+            records.append(dict(image=name, **image_result(
+                result['outputs'], i, classes)))
+            per_image.append((result['outputs'], i))
+    if args.save_masks:
+        count = save_masks(args.save_masks, paths, per_image, classes)
+        print(f'Wrote {count} masks to {args.save_masks}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(url=args.url, protocol=args.protocol,
+                           model=args.model, failed=failed, results=records),
+                      f, indent=2)
     return 1 if failed else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_main(main, user_errors=(ServerUnavailableError, FileNotFoundError))

@@ -37,6 +37,7 @@ from dinov3_mm.datasets.seg_validation import (SEG_CHECKS, SEG_DEFAULT_FAIL_ON,
                                                validate_seg_dataset)
 from dinov3_mm.datasets.validation import (CHECKS, DEFAULT_FAIL_ON,
                                            ValidationRules, validate_dataset)
+from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
 SEG_ONLY = ('classes', 'num_classes', 'ignore_index', 'img_suffix',
             'seg_map_suffix', 'reduce_zero_label', 'palette', 'mask_format',
@@ -107,6 +108,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help='image folder under the root (default img_dir)')
     seg.add_argument('--ann-dir', default=None,
                      help='mask folder under the root (default ann_dir)')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -194,4 +196,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_main(main)

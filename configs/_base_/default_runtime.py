@@ -1,8 +1,11 @@
 default_scope = 'dinov3_mm'
 
 default_hooks = dict(
+    # lr of every parameter group, labelled (lr/backbone.layer_0, lr/head)
+    runtime_info=dict(type='GroupLrRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=10),
+    # logs the first iteration, then every min(interval, epoch length)
+    logger=dict(type='EpochAwareLoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2,
@@ -22,7 +25,7 @@ env_cfg = dict(
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
-log_processor = dict(by_epoch=True)
+log_processor = dict(type='GroupLrLogProcessor', by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False

@@ -59,3 +59,5 @@ param_scheduler = [
          eta_min=1e-5, convert_to_iter_based=True),
 ]
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=5))
+# tools/train.py --auto-scale-lr: the lr above is for 16 images per step
+auto_scale_lr = dict(base_batch_size=16)

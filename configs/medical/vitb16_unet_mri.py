@@ -34,3 +34,6 @@ model = dict(
                      dropout_ratio=0.1),
     loss_decode=dict(type='CEDiceLoss', ce_weight=1.0, dice_weight=1.0,
                      ignore_index=255))
+# Validation pictures of the slices with the most foreground (ground truth or
+# prediction), spread over the cases, instead of the first (empty edge) slices.
+custom_hooks = [dict(type='VolumeSliceVisHook', num_samples=4)]

@@ -2,10 +2,13 @@
 # (DINO + iBOT + KoLeo losses, Sinkhorn-Knopp centring, Gram anchoring to the
 # starting model), 2 global 224-px crops and 8 local 96-px crops per image.
 #   python tools/generate_shapes_dataset.py data/shapes      # stand-in data
+#   python tools/train.py configs/ssl/vits16_continue_shapes.py  # random start
+# To continue released weights, name them in the backbone's empty slot:
 #   python tools/train.py configs/ssl/vits16_continue_shapes.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/dinov3_vits16.pth
 # Afterwards export the teacher backbone (official or Hugging Face format):
-#   python tools/convert_checkpoint.py work_dirs/.../epoch_N.pth out --to hf
+#   python tools/convert_checkpoint.py \
+#       work_dirs/vits16_continue_shapes/epoch_10.pth work_dirs/vits16_continued_hf --to hf
 # or use the checkpoint directly as init_cfg of a classification or
 # segmentation config (the teacher backbone is picked).
 _base_ = ['../_base_/default_runtime.py']
@@ -18,8 +21,8 @@ model = dict(
                            normalization='lvd1689m'),
     backbone=dict(
         type='DINOv3ViT', arch='small', drop_path_rate=0.1,
-        # the released weights come from the command above; left empty
-        # (None), training starts from random weights (logged)
+        # empty (None): training starts from random weights (a warning
+        # says so); --cfg-options ...init_cfg.checkpoint=PATH fills it
         init_cfg=dict(type='Pretrained', checkpoint=None)),
     # fewer prototypes than the official 65536: a small dataset has few modes
     dino_head=dict(out_dim=4096, hidden_dim=2048, bottleneck_dim=256,

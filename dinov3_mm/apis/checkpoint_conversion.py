@@ -13,6 +13,7 @@ from dinov3_mm.models.backbones.weights import (Checkpoint, load_pretrained,
                                                 read_checkpoint,
                                                 save_backbone,
                                                 strip_backbone_prefix)
+from dinov3_mm.models.lora import LORA_MARKER
 from dinov3_mm.registry import MODELS
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 
@@ -53,6 +54,22 @@ def _backbone_from_keys(ckpt: Checkpoint) -> str:
     raise CheckpointError(
         f'Cannot tell which backbone {ckpt.path} belongs to; pass the '
         f'backbone type ({list(BACKBONES)}) and arch explicitly.')
+
+
+def check_no_lora(ckpt: Checkpoint) -> None:
+    """Refuse checkpoints that still hold LoRA adapters.
+
+    Raises:
+        CheckpointError: ``lora_A`` / ``lora_B`` / ``base_layer`` keys are
+            present; the message says to merge them first.
+    """
+    lora = [k for k in ckpt.state_dict
+            if LORA_MARKER in k or '.base_layer.' in k]
+    if lora:
+        raise CheckpointError(
+            f'{ckpt.path} holds unmerged LoRA adapters (e.g. {lora[0]}); '
+            'fold them into the weights first with `python '
+            'tools/merge_lora.py CONFIG CKPT OUT`, then convert OUT.')
 
 
 def backbone_cfg_for_checkpoint(ckpt: Checkpoint,
@@ -123,7 +140,9 @@ def convert_checkpoint(src: str,
         CheckpointError: Unreadable source, unknown backbone, or weights that
             do not fit the backbone.
     """
-    cfg = backbone_cfg_for_checkpoint(read_checkpoint(src), backbone, arch)
+    ckpt = read_checkpoint(src)
+    check_no_lora(ckpt)
+    cfg = backbone_cfg_for_checkpoint(ckpt, backbone, arch)
     model = backbone_class(cfg['type'])(arch=cfg['arch'])
     load_pretrained(model, src, strict=True)
     return save_backbone(model, dst, to), cfg

@@ -2,7 +2,8 @@
 import csv
 import os
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 import numpy as np
 import torch
@@ -16,6 +17,8 @@ from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.checkpoint_io import load_weights_only
 from dinov3_mm.utils.quiet_init import init_weights_quietly
 from dinov3_mm.utils.state_dict_loading import load_model_weights
+from dinov3_mm.apis.unreadable import (UnreadableImageError,
+                                       run_load_pipeline)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -40,8 +43,11 @@ def init_model(config: Union[str, Config],
             the rest.
 
     Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
-        (class names from the checkpoint's meta, else the config's test set).
+        nn.Module: The model in eval mode, with ``cfg``, ``dataset_meta``
+        (class names from the checkpoint's meta, else the config's test set)
+        and ``checkpoint_meta`` (the checkpoint's ``meta``, e.g. the
+        training config as ``cfg`` text in a Runner checkpoint; ``{}``
+        without one).
 
     Raises:
         FileNotFoundError: The checkpoint does not exist.
@@ -58,7 +64,7 @@ def init_model(config: Union[str, Config],
         # the checkpoint replaces any pretrained backbone weights
         model_cfg.get('backbone', {}).pop('init_cfg', None)
     model = MODELS.build(model_cfg)
-    meta = {}
+    meta, checkpoint_meta = {}, {}
     if checkpoint is not None:
         ckpt = load_weights_only(checkpoint)
         load_model_weights(
@@ -66,7 +72,8 @@ def init_model(config: Union[str, Config],
             config_name=cfg.filename or 'the given config',
             hint='To load only the matching weights on purpose, call '
             'init_model(..., strict=False).')
-        meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
+        checkpoint_meta = dict(ckpt.get('meta') or {})
+        meta = checkpoint_meta.get('dataset_meta') or {}
     else:
         init_weights_quietly(model)
     if 'classes' not in meta:
@@ -75,6 +82,7 @@ def init_model(config: Union[str, Config],
             meta = dict(meta, classes=tuple(dataset_cfg['classes']))
     model.cfg = cfg
     model.dataset_meta = meta
+    model.checkpoint_meta = checkpoint_meta
     return model.to(device).eval()
 
 
@@ -118,10 +126,68 @@ def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
 _test_pipeline = build_test_pipeline  # the former private name
 
 
+def iter_test_outputs(model: nn.Module,
+                      items: Sequence[ImageInput],
+                      batch_size: int,
+                      make_pipeline: Callable[[bool], Compose],
+                      skip_unreadable: bool = False
+                      ) -> Iterator[Union[object, UnreadableImageError]]:
+    """``model.test_step`` output per item, predicted in batches.
+
+    Args:
+        model (nn.Module): Model with ``test_step``.
+        items (sequence): Paths or RGB uint8 ``(H, W, 3)`` arrays.
+        batch_size (int): Items per forward pass.
+        make_pipeline (callable): Builds the test pipeline for paths
+            (``False``) or arrays (``True``); called once per kind.
+        skip_unreadable (bool): Yield an :class:`UnreadableImageError` in
+            place of an image file that cannot be read, instead of raising
+            it. Defaults to False.
+
+    Yields:
+        The data sample of each item, in order (or the error, see above).
+
+    Raises:
+        UnreadableImageError: An image file cannot be read (without
+            ``skip_unreadable``); the message names it.
+    """
+    if batch_size < 1:
+        raise ValueError(f'batch_size={batch_size} must be >= 1.')
+    pipelines = {}
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        samples, errors = [], {}
+        for index, item in enumerate(chunk):
+            from_array = isinstance(item, np.ndarray)
+            if from_array not in pipelines:
+                pipelines[from_array] = make_pipeline(from_array)
+            data = (dict(img=item, img_shape=item.shape[:2],
+                         ori_shape=item.shape[:2]) if from_array else
+                    dict(img_path=item))
+            try:
+                samples.append(run_load_pipeline(pipelines[from_array],
+                                                 data))
+            except UnreadableImageError as exc:
+                if not skip_unreadable:
+                    raise
+                errors[index] = exc
+        outputs = iter(model.test_step(pseudo_collate(samples))
+                       if samples else ())
+        for index in range(len(chunk)):
+            yield errors[index] if index in errors else next(outputs)
+
+
+def unreadable_result(error: UnreadableImageError) -> Dict[str, object]:
+    """The result of an image skipped by ``skip_unreadable``."""
+    return dict(path=error.path, error=error.reason)
+
+
 @torch.no_grad()
 def inference_classifier(model: nn.Module,
                          images: Union[ImageInput, Sequence[ImageInput]],
-                         batch_size: int = 8) -> List[Dict[str, object]]:
+                         batch_size: int = 8,
+                         skip_unreadable: bool = False
+                         ) -> List[Dict[str, object]]:
     """Classify images with a classifier from :func:`init_model`.
 
     :func:`~dinov3_mm.apis.task_inference.inference_model` calls it for
@@ -131,44 +197,51 @@ def inference_classifier(model: nn.Module,
         model (nn.Module): Model with ``cfg`` (its test pipeline is used).
         images (str | ndarray | list): Paths or RGB uint8 ``(H, W, 3)`` arrays.
         batch_size (int): Images per forward pass. Defaults to 8.
+        skip_unreadable (bool): An image file that cannot be read (empty,
+            corrupt, truncated) gets ``{'path', 'error'}`` in place of a
+            prediction instead of stopping the run. Defaults to False.
 
     Returns:
         list[dict]: Per image ``pred_label`` (int, or list for multi-label),
         ``pred_class`` (name(s) when known), ``pred_score`` (max probability)
         and ``scores`` (all probabilities, a list).
+
+    Raises:
+        UnreadableImageError: An image file cannot be read (without
+            ``skip_unreadable``).
     """
     single = isinstance(images, (str, np.ndarray))
     items = [images] if single else list(images)
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
-    pipelines = {}
     results = []
-    for start in range(0, len(items), batch_size):
-        batch = []
-        for item in items[start:start + batch_size]:
-            from_array = isinstance(item, np.ndarray)
-            if from_array not in pipelines:
-                pipelines[from_array] = build_test_pipeline(
-                    model.cfg, from_array)
-            data = (dict(img=item, img_shape=item.shape[:2],
-                         ori_shape=item.shape[:2]) if from_array else
-                    dict(img_path=item))
-            batch.append(pipelines[from_array](data))
-        for sample in model.test_step(pseudo_collate(batch)):
-            labels = sample.pred_label.tolist()
-            scores = sample.pred_score.float().cpu()
-            label = labels[0] if len(labels) == 1 else labels
-            names = None
-            if classes is not None:
-                names = ([classes[i] for i in labels]
-                         if isinstance(label, list) else classes[label])
-            results.append(
-                dict(pred_label=label, pred_class=names,
-                     pred_score=float(scores.max()), scores=scores.tolist()))
+    for sample in iter_test_outputs(
+            model, items, batch_size,
+            lambda from_array: build_test_pipeline(model.cfg, from_array),
+            skip_unreadable):
+        if isinstance(sample, UnreadableImageError):
+            results.append(unreadable_result(sample))
+            continue
+        labels = sample.pred_label.tolist()
+        scores = sample.pred_score.float().cpu()
+        label = labels[0] if len(labels) == 1 else labels
+        names = None
+        if classes is not None:
+            names = ([classes[i] for i in labels]
+                     if isinstance(label, list) else classes[label])
+        results.append(
+            dict(pred_label=label, pred_class=names,
+                 pred_score=float(scores.max()), scores=scores.tolist()))
     return results
 
 
-def list_images(source: str) -> List[str]:
+def list_images(source: str, allow_missing: bool = False) -> List[str]:
     """Image paths from a file, a folder (recursive) or a text file list.
+
+    Args:
+        source (str): An image file, a folder or a text file with one path
+            per line (relative to the list's folder; ``#`` comments).
+        allow_missing (bool): Keep listed files that do not exist (for the
+            caller to report) instead of raising. Defaults to False.
 
     Raises:
         FileNotFoundError: The source, or a listed file, does not exist.
@@ -193,7 +266,7 @@ def list_images(source: str) -> List[str]:
             if not line or line.startswith('#'):
                 continue
             path = line if osp.isabs(line) else osp.join(base, line)
-            if not osp.exists(path):
+            if not osp.exists(path) and not allow_missing:
                 raise FileNotFoundError(
                     f'{source}, line {line_no}: {line} does not exist.')
             paths.append(path)

@@ -19,6 +19,26 @@ from dinov3_mm.utils.checkpoint_io import load_weights_only
 from dinov3_mm.utils.state_dict_loading import load_model_weights
 
 
+class NoLoraError(ValueError):
+    """The config has no LoRA adapters, so there is nothing to merge."""
+
+
+def check_has_lora(config: Union[str, Config]) -> Config:
+    """The config (loaded), after checking that it sets ``model.lora``.
+
+    Raises:
+        NoLoraError: It does not: there are no adapters to merge.
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if not cfg.model.get('lora'):
+        name = config if isinstance(config, str) else getattr(
+            cfg, 'filename', None) or 'the config'
+        raise NoLoraError(
+            f'config {name} has no LoRA adapters (model.lora is not set); '
+            'nothing to merge: use the checkpoint as it is.')
+    return cfg
+
+
 def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
                           out: str) -> str:
     """Write a checkpoint with merged adapters for the config without LoRA.
@@ -33,14 +53,12 @@ def merge_lora_checkpoint(config: Union[str, Config], checkpoint: str,
         ``model`` built with ``lora`` removed) and ``meta``.
 
     Raises:
-        ValueError: The config has no ``lora`` or the checkpoint does not fit
+        NoLoraError: The config has no ``model.lora``.
+        CheckpointError: The checkpoint is missing or does not fit
             (:class:`~dinov3_mm.utils.checkpoint_io.CheckpointError`).
     """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = check_has_lora(config)
     model_cfg = copy.deepcopy(cfg.model)
-    if not model_cfg.get('lora'):
-        raise ValueError(f'{config}: model.lora is not set; there are no '
-                         'adapters to merge.')
     model_cfg['backbone'].pop('init_cfg', None)
     model = MODELS.build(model_cfg)
     state = load_weights_only(checkpoint)

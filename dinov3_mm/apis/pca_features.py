@@ -14,6 +14,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from dinov3_mm.utils.progress import track
 from dinov3_mm.utils.quiet_init import init_weights_quietly
 from dinov3_mm.visualization.pca import pca_rgb
 
@@ -227,7 +228,7 @@ def run_pca_features(source: Union[str, Sequence[str]],
         normalization = normalization or 'lvd1689m'
     stride = feature_stride(model)
     images, features = [], []
-    for path in paths:
+    for path in track(paths, 'PCA: patch features', unit='img'):
         image = read_image(path)
         h, w = input_size(*image.shape[:2], img_size, stride)
         flag = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_CUBIC

@@ -7,11 +7,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import Compose
 from PIL import Image
 from torch import nn
 
-from dinov3_mm.apis.inference import ImageInput, build_test_pipeline
+from dinov3_mm.apis.inference import (ImageInput, build_test_pipeline,
+                                      iter_test_outputs, unreadable_result)
+from dinov3_mm.apis.unreadable import UnreadableImageError
 from dinov3_mm.utils.atomic_write import atomic_write_text
 
 #: Meta keys the segmentor needs to undo the test pipeline's padding.
@@ -75,7 +77,8 @@ def segmentor_meta(model: nn.Module) -> Tuple[Optional[List[str]],
 def inference_segmentor(model: nn.Module,
                         images: Union[ImageInput, Sequence[ImageInput]],
                         batch_size: int = 4,
-                        return_probs: bool = False
+                        return_probs: bool = False,
+                        skip_unreadable: bool = False
                         ) -> List[Dict[str, object]]:
     """Segment images with a segmentor from :func:`init_model`.
 
@@ -89,41 +92,41 @@ def inference_segmentor(model: nn.Module,
             arrays.
         batch_size (int): Images per forward pass. Defaults to 4.
         return_probs (bool): Also return ``probs``. Defaults to False.
+        skip_unreadable (bool): An image file that cannot be read (empty,
+            corrupt, truncated) gets ``{'path', 'error'}`` in place of a
+            prediction instead of stopping the run. Defaults to False.
 
     Returns:
         list[dict]: Per image ``mask`` (``(H, W)`` np.uint8 class indices,
         np.int64 with more than 256 classes), ``ori_shape`` and, with
         ``return_probs``, ``probs`` (float32 ``(C, H, W)`` softmax, or the
         ``(1, H, W)`` foreground sigmoid of a binary model).
+
+    Raises:
+        UnreadableImageError: An image file cannot be read (without
+            ``skip_unreadable``).
     """
-    if batch_size < 1:
-        raise ValueError(f'batch_size={batch_size} must be >= 1.')
     single = isinstance(images, (str, np.ndarray))
     items = [images] if single else list(images)
-    pipelines = {}
     results = []
-    for start in range(0, len(items), batch_size):
-        batch = []
-        for item in items[start:start + batch_size]:
-            from_array = isinstance(item, np.ndarray)
-            if from_array not in pipelines:
-                pipelines[from_array] = _with_pad_border(
-                    build_test_pipeline(model.cfg, from_array))
-            data = (dict(img=item, img_shape=item.shape[:2],
-                         ori_shape=item.shape[:2]) if from_array else
-                    dict(img_path=item))
-            batch.append(pipelines[from_array](data))
-        for sample in model.test_step(pseudo_collate(batch)):
-            labels = sample.pred_sem_seg.data[0].cpu().numpy()
-            dtype = np.uint8 if labels.max(initial=0) <= 255 else np.int64
-            result = dict(mask=labels.astype(dtype),
-                          ori_shape=tuple(labels.shape))
-            if return_probs:
-                logits = sample.seg_logits.data.float()
-                probs = (logits.sigmoid() if logits.shape[0] == 1 else
-                         logits.softmax(0))
-                result['probs'] = probs.cpu().numpy()
-            results.append(result)
+    for sample in iter_test_outputs(
+            model, items, batch_size,
+            lambda from_array: _with_pad_border(
+                build_test_pipeline(model.cfg, from_array)),
+            skip_unreadable):
+        if isinstance(sample, UnreadableImageError):
+            results.append(unreadable_result(sample))
+            continue
+        labels = sample.pred_sem_seg.data[0].cpu().numpy()
+        dtype = np.uint8 if labels.max(initial=0) <= 255 else np.int64
+        result = dict(mask=labels.astype(dtype),
+                      ori_shape=tuple(labels.shape))
+        if return_probs:
+            logits = sample.seg_logits.data.float()
+            probs = (logits.sigmoid() if logits.shape[0] == 1 else
+                     logits.softmax(0))
+            result['probs'] = probs.cpu().numpy()
+        results.append(result)
     return results
 
 

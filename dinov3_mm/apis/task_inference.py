@@ -24,13 +24,15 @@ def inference_model(model: nn.Module,
             arrays.
         batch_size (int, optional): Images per forward pass; defaults to
             the task's (8 for classification, 4 for segmentation).
-        **kwargs: Further options of the task's function (segmentation:
-            ``return_probs``).
+        **kwargs: Further options of the task's function
+            (``skip_unreadable``; segmentation: ``return_probs``).
 
     Returns:
         list[dict]: One dict per image. Classification: ``pred_label``,
         ``pred_class``, ``pred_score`` and ``scores``. Segmentation:
         ``mask`` and ``ori_shape`` (and ``probs`` with ``return_probs``).
+        With ``skip_unreadable``, an image file that cannot be read gets
+        ``path`` and ``error`` instead.
     """
     infer = (inference_segmentor
              if is_segmentor(model) else inference_classifier)

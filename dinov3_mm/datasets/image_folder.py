@@ -14,6 +14,11 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
                   '.ppm', '.pgm', '.pbm', '.gif')
 
 
+class EmptyClassError(ValueError):
+    """A class has no image in any split; the message says where the
+    ``skip_empty_classes`` flag goes."""
+
+
 def list_images(folder: str,
                 extensions: Sequence[str]) -> Tuple[List[str], List[str]]:
     """Images under ``folder`` (recursive, sorted) and the other files.
@@ -78,17 +83,22 @@ class ImageFolderDataset(BaseClsDataset):
         split_seed (int): Seed of the automatic split. Defaults to 0.
         extensions (sequence[str]): Image file extensions, case-insensitive.
             Defaults to :data:`IMG_EXTENSIONS`.
-        skip_empty_classes (bool): Skip class folders without images (with a
+        skip_empty_classes (bool): Skip classes without any image (with a
             warning counting them) instead of raising. A skipped folder's
-            class is kept when ``classes`` is given and dropped otherwise.
-            Defaults to False.
+            class is kept when ``classes`` is given and dropped otherwise,
+            so set it alike in the datasets of every split. A class folder
+            empty in one split while the class has images in another is
+            only reported (the class keeps its index), with or without the
+            flag. Defaults to False.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
 
     Raises:
         FileNotFoundError: ``data_root`` or the requested split folder is
             missing, or a given class has no folder in layout B.
-        ValueError: ``data_root`` is None or empty; a class folder is empty (unless ``skip_empty_classes``),
-            a folder is not in the given ``classes``, or no image is found.
+        EmptyClassError: A class has no image in any split (unless
+            ``skip_empty_classes``).
+        ValueError: ``data_root`` is None or empty, a folder is not in the
+            given ``classes``, or no image is found.
     """
 
     def __init__(self,
@@ -156,26 +166,49 @@ class ImageFolderDataset(BaseClsDataset):
 
     def _check_empty(self, found: Dict[Tuple[Optional[str], str],
                                        List[str]]) -> None:
+        """Classes without any image fail (or are skipped); a class folder
+        empty in one split only is reported, its class stays.
+
+        Every split's dataset scans all split folders, so the class list,
+        and with it the class indices, is the same in train, val and test;
+        a class empty in one split but not in another keeps its index.
+        """
+        with_images = {name for (_, name), images in found.items() if images}
         empty = [osp.join(self.data_root, *(k for k in key if k))
                  for key, images in found.items() if not images]
         self.empty_class_folders = empty
-        if not empty:
+        absent = [osp.join(self.data_root, *(k for k in key if k))
+                  for key, images in found.items()
+                  if not images and key[1] not in with_images]
+        partly = sorted(set(empty) - set(absent))
+        if partly:
+            print_log(
+                f'ImageFolderDataset: class folder(s) without images in '
+                f'their split: {partly}; their classes have images in other '
+                'splits and keep their index.', logger='current', level=30)
+        if not absent:
             return
         if not self.skip_empty_classes:
-            raise ValueError(
+            raise EmptyClassError(
                 f'ImageFolderDataset: class folder(s) without images: '
-                f'{empty}. Add images with extensions {self.extensions}, '
-                'remove the folder(s), or set skip_empty_classes=True.')
+                f'{absent}. Add images with extensions {self.extensions}, '
+                f'remove the folder(s), or set skip_empty_classes=True in '
+                f'every dataset that reads {self.data_root} (the shared '
+                'dataset dict of the config, or train_dataloader.dataset, '
+                'val_dataloader.dataset and test_dataloader.dataset alike) '
+                'so all splits keep the same classes.')
         print_log(
-            f'ImageFolderDataset: skipped {len(empty)} empty class '
-            f'folder(s): {empty}', logger='current', level=30)
+            f'ImageFolderDataset: skipped {len(absent)} empty class '
+            f'folder(s): {absent}', logger='current', level=30)
 
     def load_samples(self) -> tuple:
         """Scan the folders; see the class docstring for the rules."""
         found = self._scan()
         self._check_empty(found)
-        folder_classes = sorted({name for (_, name), images in found.items()
-                                 if images or not self.skip_empty_classes})
+        with_images = {name for (_, name), images in found.items() if images}
+        folder_classes = sorted(
+            with_images if self.skip_empty_classes else
+            {name for _, name in found})
         classes = self.given_classes
         if classes is None:
             classes = tuple(folder_classes)

@@ -5,6 +5,9 @@ written by ``tools/deploy.py``; :func:`run_requests` sends many requests
 from several threads (one client each) and times them; :func:`latency_summary`
 turns the timings into throughput and p50/p95/p99.
 """
+import json
+import os.path as osp
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +16,84 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 PROTOCOLS = ('http', 'grpc')
+#: Triton's default port of each protocol, named in messages.
+DEFAULT_PORTS = dict(http=8000, grpc=8001)
+
+
+class ServerUnavailableError(ConnectionError):
+    """Nothing answers at the URL, it speaks another protocol, or the model
+    is not served there; the message says which and what to do."""
+
+
+def _host_port(url: str):
+    address = url.split('://', 1)[-1].split('/', 1)[0]
+    host, sep, port = address.rpartition(':')
+    if not sep or not port.isdigit():
+        raise ServerUnavailableError(
+            f'--url {url} is not HOST:PORT (e.g. 127.0.0.1:8000).')
+    return host.strip('[]') or '127.0.0.1', int(port)
+
+
+def _protocol_client(url: str, protocol: str, timeout: float):
+    if protocol == 'http':
+        import tritonclient.http as module
+        return module.InferenceServerClient(
+            url, connection_timeout=timeout, network_timeout=timeout)
+    import tritonclient.grpc as module
+    return module.InferenceServerClient(url)
+
+
+def check_server(url: str, protocol: str = 'http', model: str = 'dinov3',
+                 timeout: float = 10.0) -> None:
+    """Check that a Triton server answers ``protocol`` at ``url`` and serves
+    ``model``, before any image is sent.
+
+    Args:
+        url (str): ``host:port``.
+        protocol (str): ``'http'`` or ``'grpc'``.
+        model (str): The ensemble that must be ready.
+        timeout (float): Seconds per probe.
+
+    Raises:
+        ServerUnavailableError: Nothing listens at ``url``, what listens
+            does not speak ``protocol`` (e.g. the HTTP client at the gRPC
+            port), or ``model`` is not ready there.
+    """
+    host, port = _host_port(url)
+    other = 'grpc' if protocol == 'http' else 'http'
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ServerUnavailableError(
+            f'nothing answers at {url} ({exc.strerror or exc}); is the '
+            'server running? Start one with `python -m dinov3_mm.deploy '
+            'serve REPO`, or pass its address with --url HOST:PORT.') from exc
+    client = _protocol_client(url, protocol, timeout)
+    try:
+        kwargs = {'client_timeout': timeout} if protocol == 'grpc' else {}
+        try:
+            live = client.is_server_live(**kwargs)
+        except Exception as exc:  # parse errors, resets, gRPC UNAVAILABLE
+            raise ServerUnavailableError(
+                f'nothing answers {protocol.upper()} at {url} (it accepts '
+                f'connections but replies in another protocol); if {url} '
+                f'is the {other} port (Triton default {DEFAULT_PORTS[other]})'
+                f', add --protocol {other}.') from exc
+        if not live:
+            raise ServerUnavailableError(
+                f'the server at {url} is not live yet; wait until `python -m '
+                'dinov3_mm.deploy serve` prints "serving", then retry.')
+        try:
+            ready = client.is_model_ready(model, **kwargs)
+        except Exception:
+            ready = False
+        if not ready:
+            raise ServerUnavailableError(
+                f'the server at {url} has no ready model {model!r}; pass the '
+                'ensemble name given to tools/deploy.py --name with --model '
+                '(default dinov3).')
+    finally:
+        client.close()
 
 
 class ImageClient:
@@ -165,21 +246,86 @@ def latency_summary(results: Sequence[dict], wall_seconds: float,
         mean_ms=float(ms.mean()))
 
 
-def describe(outputs: Dict[str, np.ndarray], index: int) -> str:
-    """One line for image ``index`` of a response."""
+def _class_name(index: int, classes: Optional[Sequence[str]]) -> str:
+    if classes is not None and 0 <= index < len(classes):
+        return str(classes[index])
+    return str(index)
+
+
+def image_result(outputs: Dict[str, np.ndarray], index: int,
+                 classes: Optional[Sequence[str]] = None) -> dict:
+    """The result of image ``index`` of a response, JSON-ready.
+
+    Args:
+        outputs (dict): Output arrays by name (from :meth:`ImageClient.infer`).
+        index (int): The image's position in the request.
+        classes (sequence[str], optional): Class names by index, used for
+            segmentation masks (labels come named from the server).
+
+    Returns:
+        dict: ``labels`` (``[{'label', 'score'}]``) for classification;
+        ``mask_size`` (``[h, w]``) and ``class_fractions`` (class name or
+        index to the fraction of pixels) for segmentation; ``embedding_dim``
+        and ``norm`` for features.
+    """
     if 'LABELS' in outputs:
-        labels = outputs['LABELS'][index]
-        scores = outputs['SCORES'][index]
-        return ' '.join(f'{(lb.decode() if isinstance(lb, bytes) else lb)}'
-                        f':{s:.4f}' for lb, s in zip(labels, scores))
+        return dict(labels=[
+            dict(label=lb.decode() if isinstance(lb, bytes) else str(lb),
+                 score=float(sc))
+            for lb, sc in zip(outputs['LABELS'][index],
+                              outputs['SCORES'][index])])
     if 'MASK' in outputs:
         mask = outputs['MASK'][index]
         ids, counts = np.unique(mask, return_counts=True)
-        share = ' '.join(f'{i}:{c / mask.size:.3f}'
-                         for i, c in zip(ids, counts))
-        return f'mask {mask.shape[0]}x{mask.shape[1]} class shares {share}'
+        return dict(mask_size=[int(mask.shape[0]), int(mask.shape[1])],
+                    class_fractions={
+                        _class_name(int(i), classes): float(c / mask.size)
+                        for i, c in zip(ids, counts)})
     emb = outputs['EMBEDDINGS'][index]
-    return f'embedding dim {emb.shape[0]} norm {np.linalg.norm(emb):.4f}'
+    return dict(embedding_dim=int(emb.shape[0]),
+                norm=float(np.linalg.norm(emb)))
+
+
+def describe(outputs: Dict[str, np.ndarray], index: int,
+             classes: Optional[Sequence[str]] = None) -> str:
+    """One line for image ``index`` of a response (see
+    :func:`image_result`)."""
+    result = image_result(outputs, index, classes)
+    if 'labels' in result:
+        return ' '.join(f"{r['label']}:{r['score']:.4f}"
+                        for r in result['labels'])
+    if 'class_fractions' in result:
+        h, w = result['mask_size']
+        share = ' '.join(f'{name}:{frac:.3f}'
+                         for name, frac in result['class_fractions'].items())
+        return f'mask {h}x{w} class shares {share}'
+    return (f"embedding dim {result['embedding_dim']} norm "
+            f"{result['norm']:.4f}")
+
+
+def served_classes(repository: str, model: str = 'dinov3') -> List[str]:
+    """Class names of a deployment, from its postprocess step's
+    ``postprocess.json``.
+
+    Args:
+        repository (str): A Triton repository written by ``tools/deploy.py``
+            (``triton_python/`` or ``triton/``) or the deploy work dir
+            holding them.
+        model (str): The ensemble name.
+
+    Raises:
+        FileNotFoundError: No postprocess config for ``model`` there.
+    """
+    step = osp.join(f'{model}_postprocess', '1', 'postprocess.json')
+    for folder in (repository, osp.join(repository, 'triton_python'),
+                   osp.join(repository, 'triton')):
+        path = osp.join(folder, step)
+        if osp.isfile(path):
+            with open(path, encoding='utf-8') as f:
+                return list(json.load(f).get('classes') or [])
+    raise FileNotFoundError(
+        f'{repository} holds no {step}; pass the Triton repository that '
+        'tools/deploy.py wrote (e.g. work_dirs/deploy/triton_python).')
 
 
 def read_files(paths: Sequence[str]) -> List[bytes]:

@@ -30,6 +30,7 @@ from torch import nn
 
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
+from dinov3_mm.utils.progress import track
 
 from .errors import ExportError, ParityError
 from .export_wrapper import detect_task
@@ -241,7 +242,7 @@ def _check_parity_at_sizes(
     batch_sizes = sorted({1, len(paths)}) if 'batch' in dynamic else [1]
     tolerance = TOLERANCES[precision]
     checks, failures = [], []
-    for hw in sizes:
+    for hw in track(sizes, 'Parity: ONNX vs PyTorch', unit='size'):
         size_inputs = inputs if hw == size else preprocess_images(
             model, paths, config_at_size(model.cfg, hw))
         for batch in batch_sizes:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dinov3_mm.utils.progress import track
+
 
 def list_image_sources(sources: Sequence[str]) -> List[str]:
     """Image paths of every file, folder or list file in ``sources``."""
@@ -72,7 +74,10 @@ def preprocess_images(model: nn.Module, images: Sequence[str],
     cfg = cfg if cfg is not None else model.cfg
     init_default_scope(cfg.get('default_scope', 'dinov3_mm'))
     pipeline = build_test_pipeline(cfg)
-    batch = pseudo_collate([pipeline(dict(img_path=p)) for p in images])
+    batch = pseudo_collate([
+        pipeline(dict(img_path=p))
+        for p in track(images, 'Parity: test pipeline', unit='img')
+    ])
     with torch.no_grad():
         return model.data_preprocessor(batch, False)['inputs']
 
@@ -92,7 +97,7 @@ def served_preprocessing_diff(paths: Sequence[str], spec: dict,
     """
     from dinov3_mm.utils.image_ops import preprocess_encoded
     served = []
-    for path in paths:
+    for path in track(paths, 'Parity: served preprocessing', unit='img'):
         with open(path, 'rb') as f:
             data = f.read()
         try:

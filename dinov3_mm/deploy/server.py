@@ -36,6 +36,35 @@ class TritonServerError(RuntimeError):
     """The server could not be found, started or made ready."""
 
 
+class PortInUseError(TritonServerError):
+    """A port the server should listen on is taken by another process.
+
+    Attributes:
+        role (str): ``'http'``, ``'grpc'`` or ``'metrics'``.
+        port (int): The port.
+    """
+
+    def __init__(self, role: str, port: int):
+        super().__init__(f'port {port} ({role}) is already in use (by another '
+                         'process)')
+        self.role, self.port = role, port
+
+
+def port_in_use(port: int, host: str = '127.0.0.1') -> bool:
+    """Whether a process listens on (or has bound) ``host:port``.
+
+    ``SO_REUSEADDR`` lets the probe bind over connections in TIME_WAIT, as
+    tritonserver does, so only a live socket counts as in use.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -192,6 +221,11 @@ class TritonServer:
         """
         if self._process is not None:
             raise TritonServerError('This server is already started.')
+        try:
+            self.check_ports()
+        except PortInUseError:
+            self.stop()
+            raise
         root, libs = _pytriton_dirs()
         backend_dir = _backend_dir(root, self._work)
         self._log = open(self.log_path, 'ab')
@@ -202,13 +236,41 @@ class TritonServer:
         try:
             if self._wait_until_ready():
                 return self
+            tail = self.log_tail()
         except BaseException:  # e.g. Ctrl+C: never leave the server behind
             self.stop()
             raise
         self.stop()
         raise TritonServerError(
             f'tritonserver not ready after {self.startup_timeout:.0f} s:\n'
-            + self.log_tail())
+            + tail)
+
+    def ports(self) -> dict:
+        """The ports this server listens on, by role."""
+        ports = dict(http=self.http_port, grpc=self.grpc_port)
+        if self.metrics_port:
+            ports['metrics'] = self.metrics_port
+        return ports
+
+    def check_ports(self) -> None:
+        """Raise :class:`PortInUseError` if another process holds a port."""
+        for role, port in self.ports().items():
+            if port_in_use(port):
+                raise PortInUseError(role, port)
+
+    def _owns_http_port(self) -> bool:
+        """Whether the started process itself listens on the HTTP port
+        (True when that cannot be told: no psutil or no permission)."""
+        try:
+            import psutil
+            process = psutil.Process(self._process.pid)
+            listing = getattr(process, 'net_connections', None) or getattr(
+                process, 'connections')
+            connections = listing(kind='tcp')
+        except Exception:  # psutil missing, process gone, access denied
+            return True
+        return any(c.status == psutil.CONN_LISTEN
+                   and c.laddr.port == self.http_port for c in connections)
 
     def _wait_until_ready(self) -> bool:
         deadline = time.monotonic() + self.startup_timeout
@@ -219,9 +281,20 @@ class TritonServer:
                     f'tritonserver exited with code {code} while starting:\n'
                     + self.log_tail())
             if self.is_ready():
-                return True
+                return self._check_own_ready()
             time.sleep(0.25)
         return False
+
+    def _check_own_ready(self) -> bool:
+        """A ready answer counts only if it came from the started process."""
+        if self._process.poll() is not None or not self._owns_http_port():
+            code = self._process.poll()
+            raise TritonServerError(
+                f'another process answers on port {self.http_port}; the '
+                'started tritonserver '
+                + (f'exited with code {code}' if code is not None else
+                   'does not listen there') + ':\n' + self.log_tail())
+        return True
 
     def is_running(self) -> bool:
         """Whether the server process is alive."""
@@ -247,7 +320,8 @@ class TritonServer:
             return ''
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGINT (graceful: in-flight requests finish), SIGKILL if stuck."""
+        """SIGINT (graceful: in-flight requests finish), SIGKILL if stuck;
+        then remove the temporary folder (backends, default log)."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -259,10 +333,10 @@ class TritonServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        shutil.rmtree(self._work, ignore_errors=True)
 
     def __enter__(self) -> 'TritonServer':
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-        shutil.rmtree(self._work, ignore_errors=True)

@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 from dinov3_mm.engine.config_check import ConfigError, check_config
 from dinov3_mm.registry import RUNNERS
 from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.utils.cli import require_checkpoint, require_config
 
 from .runner.strict_runner import StrictRunner
 
@@ -146,9 +147,26 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
+def check_input_files(args) -> None:
+    """The config, and the ``checkpoint`` / ``--resume`` file when given,
+    exist; else a :class:`~dinov3_mm.utils.cli.UserError` naming the path."""
+    require_config(args.config)
+    if getattr(args, 'checkpoint', None):
+        require_checkpoint(args.checkpoint)
+    resume = getattr(args, 'resume', None)
+    if resume and resume != 'auto':
+        require_checkpoint(resume, '--resume')
+
+
 def merged_config_or_exit(args, merge_args: Callable) -> Config:
     """``merge_args(Config.fromfile(args.config), args)``; a
-    :class:`ConfigError` ends the process with its message and exit code 2."""
+    :class:`ConfigError` ends the process with its message and exit code 2.
+
+    Raises:
+        UserError: The config or the checkpoint does not exist
+            (:func:`check_input_files`).
+    """
+    check_input_files(args)
     try:
         return merge_args(Config.fromfile(args.config), args)
     except ConfigError as exc:

@@ -16,6 +16,8 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from dinov3_mm.utils.progress import track
+
 __all__ = ['extract_cls_features']
 
 
@@ -83,8 +85,8 @@ def extract_cls_features(
         backbone: nn.Module,
         dataloader,
         data_preprocessor: Optional[nn.Module],
-        autocast_dtype: Union[None, str, torch.dtype] = None
-) -> Tuple[Tensor, Tensor]:
+        autocast_dtype: Union[None, str, torch.dtype] = None,
+        progress: Optional[str] = 'k-NN features') -> Tuple[Tensor, Tensor]:
     """Class-token features and labels of a labelled dataloader.
 
     The feature of an image is ``forward_features(x)['x_norm_clstoken']``
@@ -106,6 +108,9 @@ def extract_cls_features(
         autocast_dtype (str | torch.dtype, optional): Run the backbone under
             autocast, e.g. ``'bfloat16'`` (also on the CPU). Defaults to None
             (float32).
+        progress (str, optional): Label of the progress bar over the
+            batches (shown on a terminal, see
+            :func:`~dinov3_mm.utils.progress.track`); None hides it.
 
     Returns:
         tuple: ``features`` float32 ``(N, C)`` and ``labels`` int64 ``(N,)``,
@@ -129,7 +134,9 @@ def extract_cls_features(
     backbone.eval()
     try:
         with torch.no_grad():
-            for data in dataloader:
+            batches = (dataloader if progress is None else track(
+                dataloader, progress, unit='batch'))
+            for data in batches:
                 data = data_preprocessor(data, training=False)
                 samples = data.get('data_samples')
                 inputs = data['inputs']

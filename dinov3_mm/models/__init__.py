@@ -8,6 +8,7 @@ from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .ssl import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .tta import ClsTTAModel
 from .normalization import NORMALIZATION, get_normalization, resolve_mean_std
 from . import (backbones, classifiers, data_preprocessors, heads, losses,
                necks, segmentors, ssl)
@@ -17,4 +18,4 @@ __all__ = [
                          losses, necks, segmentors, ssl)
     for name in package.__all__
 ] + ['apply_lora', 'merge_lora', 'NORMALIZATION', 'get_normalization',
-     'resolve_mean_std']
+     'resolve_mean_std', 'ClsTTAModel']

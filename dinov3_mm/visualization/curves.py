@@ -43,8 +43,16 @@ def _is_number(value) -> bool:
             and math.isfinite(float(value)))
 
 
-def _is_train(record: dict) -> bool:
-    return any('loss' in k or k == 'lr' or k.endswith('lr') for k in record)
+def is_lr_key(key: str) -> bool:
+    """Learning-rate scalars: ``lr``, ``*lr`` and per-group ``lr/<group>``."""
+    return key == 'lr' or key.endswith('lr') or key.startswith('lr/')
+
+
+def is_train_record(record: dict) -> bool:
+    """Whether a scalar record was logged during training (it has the
+    iteration, a learning rate or a loss) rather than by an evaluation."""
+    return 'iter' in record or any(
+        is_lr_key(k) or 'loss' in k for k in record)
 
 
 def split_records(records: Sequence[dict]) -> Tuple[Dict[str, list], Dict[
@@ -65,7 +73,7 @@ def split_records(records: Sequence[dict]) -> Tuple[Dict[str, list], Dict[
     metrics: Dict[str, list] = {}
     max_epoch, has_epoch = 0.0, False
     for i, record in enumerate(records):
-        train = _is_train(record)
+        train = is_train_record(record)
         x = record.get('step', record.get('iter', i))
         if train and _is_number(record.get('epoch')):
             has_epoch = True
@@ -74,7 +82,7 @@ def split_records(records: Sequence[dict]) -> Tuple[Dict[str, list], Dict[
             if key in _SKIP_KEYS or not _is_number(value):
                 continue
             if train:
-                target = lrs if (key == 'lr' or key.endswith('lr')) else (
+                target = lrs if is_lr_key(key) else (
                     losses if 'loss' in key else metrics)
                 if target is metrics:
                     continue  # e.g. grad_norm: not a curve we draw

@@ -5,6 +5,8 @@ import tempfile
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
+from dinov3_mm.engine.runner.console import (file_only_matching,
+                                             restore_console)
 from dinov3_mm.registry import HOOKS
 from dinov3_mm.utils.atomic_write import atomic_write_bytes
 
@@ -30,7 +32,24 @@ class AtomicCheckpointHook(CheckpointHook):
     own save runs with the record pointed at a scratch folder, and the real
     record is then written through a temporary file and a rename. Arguments
     are :class:`~mmengine.hooks.CheckpointHook`'s.
+
+    mmengine's ``before_train`` builds a ``FileClient`` it does not use
+    (without ``file_client_args``), which logs two deprecation warnings on
+    every run; they go to the log file only.
     """
+
+    #: mmengine's deprecation notes of that unused FileClient.
+    UNUSED_FILE_CLIENT_NOTES = ('"FileClient" will be deprecated',
+                                '"HardDiskBackend" is the alias')
+
+    def before_train(self, runner) -> None:
+        muted = (file_only_matching(runner.logger,
+                                    self.UNUSED_FILE_CLIENT_NOTES)
+                 if self.file_client_args is None else None)
+        try:
+            super().before_train(runner)
+        finally:
+            restore_console(muted)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         with tempfile.TemporaryDirectory() as scratch:

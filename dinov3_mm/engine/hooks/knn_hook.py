@@ -5,6 +5,7 @@ import time
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -211,10 +212,13 @@ class KNNEvalHook(Hook):
         self._build(runner)
         train_loader, val_loader = self._loaders
         start = time.perf_counter()
+        shown = is_main_process()
         train_feats, train_labels = extract_cls_features(
-            backbone, train_loader, self._preprocessor, self.autocast_dtype)
+            backbone, train_loader, self._preprocessor, self.autocast_dtype,
+            progress='k-NN: reference features' if shown else None)
         val_feats, val_labels = extract_cls_features(
-            backbone, val_loader, self._preprocessor, self.autocast_dtype)
+            backbone, val_loader, self._preprocessor, self.autocast_dtype,
+            progress='k-NN: query features' if shown else None)
         param = next(backbone.parameters(), None)
         device = param.device if param is not None else torch.device('cpu')
         result = knn_accuracy(

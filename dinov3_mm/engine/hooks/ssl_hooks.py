@@ -117,29 +117,54 @@ class CollapseMonitorHook(Hook):
 
     Watches the model's ``student_std`` output: the std over the batch of the
     L2-normalised student class tokens, about ``1 / sqrt(dim)`` for spread
-    features and near 0 when every image maps to the same vector. When its
-    mean over the last ``window`` iterations falls below ``std_floor /
-    sqrt(dim)``, a warning names the value (``action='stop'`` raises instead).
+    features and near 0 when every image maps to the same vector. Its mean
+    over the last ``window`` iterations is compared with ``std_floor /
+    sqrt(dim)``:
+
+    * during the first ``begin_iter`` iterations nothing is reported (the
+      learning-rate warm-up: randomly initialised weights start with
+      features that have not spread yet);
+    * after that, features that were spread once and fell below the floor
+      are a collapse: a warning advises a lower learning rate
+      (``action='stop'`` raises instead);
+    * features that have stayed below the floor since the start are reported
+      once, as not spread yet, pointing at the starting weights instead of
+      the learning rate.
 
     Args:
         std_floor (float): Alarm threshold relative to ``1 / sqrt(dim)``.
             Defaults to 0.1.
         window (int): Iterations averaged. Defaults to 10.
         action (str): ``'warn'`` or ``'stop'``. Defaults to ``'warn'``.
+        begin_iter (int, optional): Iterations before the first report.
+            Defaults to None: the end of the learning-rate warm-up
+            (:func:`lr_warmup_iters`), at least ``window``.
     """
 
     priority = 'LOW'
 
     def __init__(self, std_floor: float = 0.1, window: int = 10,
-                 action: str = 'warn') -> None:
+                 action: str = 'warn',
+                 begin_iter: Optional[int] = None) -> None:
         if action not in ('warn', 'stop'):
             raise ValueError(f"action must be 'warn' or 'stop', got "
                              f'{action!r}.')
+        if begin_iter is not None and begin_iter < 0:
+            raise ValueError(f'begin_iter must be >= 0, got {begin_iter}.')
         self.std_floor = std_floor
         self.window = window
         self.action = action
+        self.begin_iter = begin_iter
+        self.begin = begin_iter or 0
         self.values = deque(maxlen=window)
         self.alarms = 0
+        self.spread_seen = False
+        self.not_spread_reported = False
+
+    def before_train(self, runner) -> None:
+        """Start watching after the warm-up."""
+        self.begin = (self.begin_iter if self.begin_iter is not None else
+                      max(self.window, lr_warmup_iters(runner)))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -152,14 +177,53 @@ class CollapseMonitorHook(Hook):
         floor = self.std_floor / math.sqrt(dim)
         mean = sum(self.values) / len(self.values)
         if mean >= floor:
+            self.spread_seen = True
+            return
+        step = runner.iter + 1
+        if step < self.begin:
+            return
+        measured = (f'student feature std {mean:.5f} (mean of '
+                    f'{self.window} iterations) < floor {floor:.5f} = '
+                    f'{self.std_floor} / sqrt({dim})')
+        if not self.spread_seen:
+            if not self.not_spread_reported:
+                self.not_spread_reported = True
+                print_log(
+                    f'Student features have not spread yet at iteration '
+                    f'{step}: {measured} since this run started. Usual for '
+                    'randomly initialised weights in the first epochs; if it '
+                    'lasts, check the starting weights '
+                    '(model.backbone.init_cfg or load_from).',
+                    logger='current', level=logging.WARNING)
             return
         self.alarms += 1
-        message = (f'Collapse alarm at iteration {runner.iter + 1}: student '
-                   f'feature std {mean:.5f} (mean of {self.window} '
-                   f'iterations) < floor {floor:.5f} = {self.std_floor} / '
-                   f'sqrt({dim}). Lower the learning rate, raise the teacher '
-                   'temperature warm-up or check the augmentations.')
+        message = (f'Collapse alarm at iteration {step}: {measured}, after '
+                   'being spread earlier. Lower the learning rate, raise '
+                   'the teacher temperature warm-up or check the '
+                   'augmentations.')
         if self.action == 'stop':
             raise RuntimeError(message)
         print_log(message, logger='current', level=logging.WARNING)
         self.values.clear()
+
+
+_NO_END = 10**9  # mmengine's INF: a scheduler without an end
+
+
+def lr_warmup_iters(runner) -> int:
+    """Iterations of the learning-rate warm-up: the end of the ``LinearLR``
+    schedulers that start at iteration 0 (0 without one)."""
+    schedulers = getattr(runner, 'param_schedulers', None) or []
+    if isinstance(schedulers, dict):
+        schedulers = [s for group in schedulers.values() for s in group]
+    try:
+        per_epoch = len(runner.train_dataloader)
+    except TypeError:
+        per_epoch = 1
+    ends = [
+        int(s.end) * (per_epoch if getattr(s, 'by_epoch', False) else 1)
+        for s in schedulers
+        if type(s).__name__ == 'LinearLR' and getattr(s, 'begin', None) == 0
+        and getattr(s, 'end', _NO_END) < _NO_END
+    ]
+    return max(ends, default=0)

@@ -16,12 +16,14 @@ import math
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, ValLoop
 from torch import Tensor, nn
 
 from dinov3_mm.registry import LOOPS
+from dinov3_mm.utils.progress import track
 
 Features = Tuple[Tensor, ...]
 
@@ -44,7 +46,8 @@ def check_frozen_backbone(model: nn.Module) -> None:
 
 @torch.no_grad()
 def extract_dataloader_features(model: nn.Module, dataloader,
-                                autocast_dtype: Optional[torch.dtype] = None
+                                autocast_dtype: Optional[torch.dtype] = None,
+                                progress: Optional[str] = None
                                 ) -> Tuple[Features, List]:
     """Run the data preprocessor and backbone (+neck) over a dataloader.
 
@@ -53,6 +56,8 @@ def extract_dataloader_features(model: nn.Module, dataloader,
             ``extract_feat``.
         dataloader: Yields mmengine data batches.
         autocast_dtype (torch.dtype, optional): Autocast the extraction.
+        progress (str, optional): Label of a progress bar over the batches
+            (shown on a terminal of the main process); None: no bar.
 
     Returns:
         tuple: Per backbone output, one float32 CPU tensor ``(N, C)``; and
@@ -62,6 +67,8 @@ def extract_dataloader_features(model: nn.Module, dataloader,
     device = next(model.parameters()).device
     chunks: List[Features] = []
     samples: List = []
+    if progress is not None and is_main_process():
+        dataloader = track(dataloader, progress, unit='batch')
     for data in dataloader:
         data = model.data_preprocessor(data, training=False)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
@@ -149,8 +156,10 @@ class CachedFeatureTrainLoop(EpochBasedTrainLoop):
         check_frozen_backbone(model)
         for view in range(self.num_views):
             self.views.append(
-                extract_dataloader_features(model, self.dataloader,
-                                            self.autocast_dtype))
+                extract_dataloader_features(
+                    model, self.dataloader, self.autocast_dtype,
+                    progress=f'Caching train features (view {view + 1}/'
+                    f'{self.num_views})'))
             print_log(
                 f'Cached training features, view {view + 1}/'
                 f'{self.num_views}: {len(self.views[-1][1])} samples',
@@ -211,8 +220,9 @@ class CachedFeatureValLoop(ValLoop):
         model = _unwrap(self.runner.model)
         check_frozen_backbone(model)
         if self.cache is None:
-            self.cache = extract_dataloader_features(model, self.dataloader,
-                                                     self.autocast_dtype)
+            self.cache = extract_dataloader_features(
+                model, self.dataloader, self.autocast_dtype,
+                progress='Caching val features')
         self.runner.call_hook('before_val')
         self.runner.call_hook('before_val_epoch')
         self.runner.model.eval()

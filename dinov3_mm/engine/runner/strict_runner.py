@@ -1,17 +1,20 @@
 """mmengine's Runner with strict checkpoint loading and careful resuming."""
 import logging
+import os.path as osp
 from typing import Callable, Optional, Union
 
 from mmengine.dist import is_main_process
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.utils.dl_utils import collect_env
 
 from dinov3_mm.registry import RUNNERS
 from dinov3_mm.utils.atomic_write import remove_stale_temp_files
 from dinov3_mm.utils.state_dict_loading import (DEFAULT_REVISE_KEYS,
                                                 load_model_weights)
 
+from .console import file_only_below, restore_console, runtime_environment
 from .resume_checkpoint import find_resume_checkpoint
 
 
@@ -34,19 +37,64 @@ class StrictRunner(Runner):
       that loads, and says so (:func:`find_resume_checkpoint`).
     * Temporary files left in the work dir by a killed checkpoint write are
       removed when the runner starts.
+    * A calm console: what is logged at INFO while the runner is built (the
+      environment, the whole config, the hook order) goes to the log file
+      ``<work_dir>/<timestamp>/<timestamp>.log`` only; one line names that
+      file. Warnings still show. ``verbose=True`` in the config
+      (``tools/train.py --verbose``) shows everything again. Without CUDA
+      the runtime environment says ``Processes``, not ``GPU number``.
 
-    Built from a config by ``Runner.from_cfg``; the extra config key is
-    ``load_strict`` (bool, default True).
+    Built from a config by ``Runner.from_cfg``; the extra config keys are
+    ``load_strict`` (bool, default True) and ``verbose`` (bool, default
+    False).
     """
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        cfg = kwargs.get('cfg') or {}
+        self._verbose = bool(cfg.get('verbose', False))
+        self._console_mute = None
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            restore_console(self._console_mute)
+            self._console_mute = None
         self.load_strict = bool(self.cfg.get('load_strict', True))
+        if not self._verbose:
+            self.logger.info(
+                'Environment, config and hook order are in '
+                f'{osp.join(self.log_dir, self.timestamp + ".log")} '
+                '(--verbose or verbose=True prints them here).')
         if is_main_process():
             for path in remove_stale_temp_files(self.work_dir):
                 self.logger.warning(
                     f'Removed {path}, left by an interrupted checkpoint '
                     'write.')
+
+    def build_logger(self, log_level: Union[int, str] = 'INFO',
+                     log_file: Optional[str] = None, **kwargs):
+        """mmengine's logger; while the runner is being built its INFO
+        records reach the log file only, unless ``verbose``."""
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        if not self._verbose and self._console_mute is None:
+            self._console_mute = file_only_below(logger, logging.WARNING)
+        return logger
+
+    def _log_env(self, env_cfg: dict) -> None:
+        """Log the system and runtime environment and the config."""
+        runtime = runtime_environment(env_cfg, self._randomness_cfg,
+                                      self._seed, self._launcher,
+                                      self._distributed, self._world_size)
+        rule = '-' * 60
+
+        def block(entries: dict) -> str:
+            return ''.join(f'\n    {key}: {value}'
+                           for key, value in entries.items())
+
+        self.logger.info(f'\n{rule}\nSystem environment:'
+                         f'{block(collect_env())}\n\nRuntime environment:'
+                         f'{block(runtime)}\n{rule}\n')
+        if self.cfg._cfg_dict:
+            self.logger.info(f'Config:\n{self.cfg.pretty_text}')
 
     def load_or_resume(self) -> None:
         """Load ``load_from`` or resume, picking a checkpoint that loads."""
@@ -84,8 +132,10 @@ class StrictRunner(Runner):
         strict = self.load_strict if strict is None else strict
         checkpoint = _load_checkpoint(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) else (
-            self.model)
+        model = self.model
+        # DDP-style wrappers and mmengine's TTA models hold the real model.
+        if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module
         diff = load_model_weights(
             model, checkpoint, strict=strict, checkpoint_name=filename,
             config_name=self.cfg.filename, revise_keys=revise_keys)

@@ -5,9 +5,13 @@ cut into slices along its ``axis`` (with the same ``context`` for 2.5D),
 each batch of slices goes through the config's test pipeline (without the
 mask loader) and the segmentor, and the per-slice predictions are stacked
 and brought back to the stored voxel order, so they lie on the input's grid.
+Slices are resized as in training (:mod:`.resolution`); progress bars (per
+volume and per slice batch) show on a terminal or with
+``DINOV3_MM_PROGRESS=1``.
 """
+import csv
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,11 +19,14 @@ from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
 from dinov3_mm.apis import is_annotation_loader, transform_type_name
+from dinov3_mm.utils import atomic_write_text, track
 
 from .dice import dice_per_class, format_dice_table, write_dice_csv
 from .io import (Volume, check_same_grid, is_dicom_series_folder,
                  is_nifti_path, list_volumes, load_volume, reorient,
-                 undo_reorient, volume_stem, write_label_nifti)
+                 read_geometry, undo_reorient, volume_stem,
+                 write_label_nifti)
+from .resolution import match_training_size
 from .slicing import check_axis, check_context, stack_slices
 from .transforms.loading import volume_key
 
@@ -112,7 +119,8 @@ def predict_volume(volume: Volume,
     key = volume_key(volume.path, orientation)
     case = volume_stem(volume.path)
     slices: List[np.ndarray] = []
-    for start in range(0, data.shape[axis], batch_size):
+    starts = range(0, data.shape[axis], batch_size)
+    for start in track(starts, desc=f'{case}: slices', unit='batch'):
         batch = [
             dict(img_path=volume.path, volume=data, volume_key=key,
                  slice_index=k, slice_axis=axis, context=context,
@@ -220,6 +228,48 @@ def class_names(model: nn.Module) -> List[str]:
     return [f'class_{i}' for i in range(num)]
 
 
+class UnreadableVolumeError(ValueError):
+    """An input volume that cannot be read; the message names it.
+
+    Args:
+        path (str): The volume.
+        reason (str): The reader's message.
+        done (list[str]): Label maps written before it.
+    """
+
+    def __init__(self, path: str, reason: str,
+                 done: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+        self.done = list(done)
+
+
+def header_problems(inputs: Sequence[str]) -> List[Tuple[str, str]]:
+    """``(path, reason)`` of every input whose header (shape, affine,
+    DICOM tags) cannot be read; the voxels are not read."""
+    problems = []
+    for path in inputs:
+        try:
+            read_geometry(path)
+        except (OSError, ValueError) as exc:
+            problems.append((path, str(exc)))
+    return problems
+
+
+def write_skipped_csv(skipped: Sequence[Tuple[str, str]],
+                      path: str) -> str:
+    """``path`` with one ``path,reason`` row per skipped volume."""
+
+    def write_rows(f) -> None:
+        writer = csv.writer(f)
+        writer.writerow(['path', 'reason'])
+        writer.writerows(skipped)
+
+    atomic_write_text(path, write_rows, newline='')
+    return path
+
+
 def run_volume_inference(config: str,
                          checkpoint: str,
                          source: str,
@@ -227,9 +277,17 @@ def run_volume_inference(config: str,
                          gt: Optional[str] = None,
                          batch_size: int = 8,
                          device: str = 'cpu',
-                         cfg_options: Optional[dict] = None) -> dict:
+                         cfg_options: Optional[dict] = None,
+                         skip_unreadable: bool = False,
+                         keep_test_size: bool = False,
+                         log: Callable[[str], None] = print) -> dict:
     """Predict every volume of ``source``, write NIfTI label maps and,
     with ``gt``, per-volume Dice.
+
+    Every input's header is read before the model is built, so a missing
+    or corrupt file stops the run before any work. Voxel data that fails to
+    read later (e.g. a truncated ``.nii.gz``) stops the run after the
+    volumes before it are written (and their Dice, with ``gt``).
 
     Args:
         config (str): Config file (a volume-slice test dataset and
@@ -237,47 +295,84 @@ def run_volume_inference(config: str,
         checkpoint (str): Trained checkpoint (read with weights_only by
             the core ``init_model``).
         source (str): See :func:`collect_inputs`.
-        out_dir (str): Output folder: ``<case>.nii[.gz]`` per volume and
-            ``dice.csv``.
+        out_dir (str): Output folder: ``<case>.nii[.gz]`` per volume,
+            ``dice.csv`` and, with skipped volumes, ``skipped.csv``.
         gt (str, optional): See :func:`match_ground_truth`.
         batch_size (int): Slices per forward pass. Defaults to 8.
         device (str): Defaults to ``'cpu'``.
         cfg_options (dict, optional): Config overrides.
+        skip_unreadable (bool): Skip volumes that cannot be read (listed
+            in ``skipped`` and ``<out_dir>/skipped.csv``) instead of
+            stopping. Defaults to False.
+        keep_test_size (bool): Infer at the config's test size even when
+            the model was trained at another (see
+            :func:`~.resolution.match_training_size`). Defaults to False.
+        log (callable): Receives the notes (sizes, skipped volumes).
+            Defaults to ``print``.
 
     Returns:
         dict: ``outputs`` (written files), ``classes``, ``dice`` (list of
-        ``(case, per-class array)``), ``dice_csv`` (path or None) and
-        ``table`` (text, or None).
+        ``(case, per-class array)``), ``dice_csv`` (path or None),
+        ``table`` (text, or None), ``skipped`` (``(path, reason)`` pairs),
+        ``skipped_csv`` (path or None) and ``size_note`` (str or None).
+
+    Raises:
+        UnreadableVolumeError: A volume cannot be read (without
+            ``skip_unreadable``).
     """
     from dinov3_mm.apis import init_model
     inputs = collect_inputs(source)
+    skipped = header_problems(inputs)
+    if skipped and not skip_unreadable:
+        path, reason = skipped[0]
+        raise UnreadableVolumeError(path, reason)
+    bad = {path for path, _ in skipped}
+    inputs = [path for path in inputs if path not in bad]
     truths = match_ground_truth(inputs, gt) if gt is not None else {}
     model = init_model(config, checkpoint, device=device,
                        cfg_options=cfg_options)
+    size_note = match_training_size(model, keep_test_size)
+    if size_note:
+        log(size_note)
     classes = class_names(model)
     ignore = (model.cfg.get('test_dataloader', {}).get('dataset', {})
               .get('ignore_index', 255))
     predictor = SegmentorSlicePredictor(model)
     settings = slice_settings(model.cfg)
     outputs, rows = [], []
-    for path in inputs:
-        volume = load_volume(path)
-        truth = None
-        if path in truths:  # check the grid before spending time
-            truth = load_volume(truths[path], label=True)
-            check_same_grid(volume, truth)
-        labels = predict_volume(volume, predictor, batch_size=batch_size,
-                                **settings)
-        outputs.append(
-            write_label_nifti(labels, volume, output_path(path, out_dir)))
-        if truth is not None:
-            rows.append((volume_stem(path),
-                         dice_per_class(labels, truth.data, len(classes),
-                                        ignore)))
     result = dict(outputs=outputs, classes=classes, dice=rows, dice_csv=None,
-                  table=None)
-    if rows:
-        result['dice_csv'] = write_dice_csv(rows, classes,
-                                            osp.join(out_dir, 'dice.csv'))
-        result['table'] = format_dice_table(rows, classes)
+                  table=None, skipped=skipped, skipped_csv=None,
+                  size_note=size_note)
+    try:
+        for path in track(inputs, desc='volumes', unit='volume'):
+            try:
+                volume = load_volume(path)
+            except (OSError, ValueError) as exc:
+                if not skip_unreadable:
+                    raise UnreadableVolumeError(path, str(exc),
+                                                outputs) from exc
+                skipped.append((path, str(exc)))
+                continue
+            truth = None
+            if path in truths:  # check the grid before spending time
+                truth = load_volume(truths[path], label=True)
+                check_same_grid(volume, truth)
+            labels = predict_volume(volume, predictor, batch_size=batch_size,
+                                    **settings)
+            outputs.append(
+                write_label_nifti(labels, volume, output_path(path, out_dir)))
+            if truth is not None:
+                rows.append((volume_stem(path),
+                             dice_per_class(labels, truth.data, len(classes),
+                                            ignore)))
+    finally:  # the Dice of the volumes done survives a later failure
+        if rows:
+            result['dice_csv'] = write_dice_csv(
+                rows, classes, osp.join(out_dir, 'dice.csv'))
+            result['table'] = format_dice_table(rows, classes)
+    if skipped:
+        for path, reason in skipped:
+            log(f'skipped {path}: {reason}')
+        result['skipped_csv'] = write_skipped_csv(
+            skipped, osp.join(out_dir, 'skipped.csv'))
     return result

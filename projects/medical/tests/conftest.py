@@ -58,10 +58,14 @@ def plugin_site(tmp_path_factory) -> Path:
 @pytest.fixture
 def run_with_plugin(plugin_site, tmp_path) -> Callable:
     """Run ``python *args`` in ``cwd`` (default ``tmp_path``) with the
-    installed plugin and this checkout's dinov3_mm importable."""
+    installed plugin and this checkout's dinov3_mm importable; ``env``
+    adds variables (progress bars are off unless it sets
+    ``DINOV3_MM_PROGRESS``)."""
 
     def run(args: Sequence, cwd: Optional[Path] = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+            timeout: float = 300,
+            env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        extra = env or {}
         env = dict(os.environ)
         paths = [str(plugin_site), str(REPO_ROOT)]
         if env.get('PYTHONPATH'):
@@ -72,6 +76,8 @@ def run_with_plugin(plugin_site, tmp_path) -> Callable:
         # oversubscribed cores make a ViT-B forward several times slower
         env.setdefault('OMP_NUM_THREADS', '1')
         env.pop('DINOV3_MM_NO_PLUGINS', None)
+        env.pop('DINOV3_MM_PROGRESS', None)
+        env.update(extra)
         return subprocess.run(
             [sys.executable] + [str(a) for a in args],
             cwd=str(cwd or tmp_path), env=env, stdin=subprocess.DEVNULL,

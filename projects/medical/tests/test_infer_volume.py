@@ -1,5 +1,6 @@
 """Volume inference: slicing, batching, stitching, NIfTI output, Dice."""
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,10 @@ model = dict(
     neck=dict(in_channels=32, out_channels=16),
     decode_head=dict(in_channels=[16] * 4, channels=(16, 16, 16)))
 """
-SHRINK = {'test_dataloader.dataset.pipeline.4.size': 32}
+# trained and tested at 32 px (the always-brain model predicts the same at
+# any size; a smaller size only makes the tests fast)
+SHRINK = {'test_dataloader.dataset.pipeline.4.size': 32,
+          'train_dataloader.dataset.pipeline.5.scale': 32}
 
 
 @pytest.fixture(scope='module')
@@ -99,7 +103,8 @@ def test_infer_volume_tool_writes_nifti_and_dice(
     proc = run_with_plugin([
         project_root / 'tools' / 'infer_volume.py', config, checkpoint, scan,
         '--gt', truth, '--out', out, '--batch-size', '4', '--cfg-options',
-        'test_dataloader.dataset.pipeline.4.size=32'
+        'test_dataloader.dataset.pipeline.4.size=32',
+        'train_dataloader.dataset.pipeline.5.scale=32'
     ])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert f'Wrote 1 label volume(s) to {out}' in proc.stdout
@@ -258,3 +263,121 @@ def test_documented_pretrained_override_loads_weights(tmp_path, always_brain):
     model.init_weights()
     for key, value in source.state_dict().items():
         torch.testing.assert_close(model.backbone.state_dict()[key], value)
+
+
+def _truncated_copy(source: Path, target: Path) -> Path:
+    """``source`` (a .nii.gz) cut after 60 % of its bytes: the header
+    reads, the voxels do not."""
+    data = source.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data[:int(len(data) * 0.6)])
+    return target
+
+
+def test_infer_volume_skip_unreadable_and_progress(
+        tmp_path, always_brain, write_nifti, lps_affine, run_with_plugin,
+        project_root):
+    config, checkpoint = always_brain
+    scan, _ = _hand_case(tmp_path, write_nifti, lps_affine)
+    folder = scan.parent
+    (folder / 'empty.nii.gz').write_bytes(b'')
+    _truncated_copy(scan, folder / 'truncated.nii.gz')
+    out = tmp_path / 'pred'
+    tool = [project_root / 'tools' / 'infer_volume.py', config, checkpoint,
+            folder, '--out', out, '--batch-size', '4', '--cfg-options',
+            *[f'{k}={v}' for k, v in SHRINK.items()]]
+
+    # without the flag: the empty file's header fails before any work
+    proc = run_with_plugin(tool)
+    assert proc.returncode == 1
+    assert f'error: Cannot read NIfTI file {folder / "empty.nii.gz"}' \
+        in proc.stderr
+    assert 'no volume was written; pass --skip-unreadable' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not out.exists()
+
+    proc = run_with_plugin(tool + ['--skip-unreadable'],
+                           env={'DINOV3_MM_PROGRESS': '1'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ['scan.nii.gz',
+                                                    'skipped.csv']
+    with open(out / 'skipped.csv', newline='') as f:
+        rows = {Path(r['path']).name: r['reason'] for r in csv.DictReader(f)}
+    assert set(rows) == {'empty.nii.gz', 'truncated.nii.gz'}
+    assert 'Cannot read the voxels of NIfTI file' in rows['truncated.nii.gz']
+    assert f'skipped {folder / "truncated.nii.gz"}: ' in proc.stderr
+    assert 'Skipped 2 unreadable volume(s)' in proc.stderr
+    # bars: the volumes (2 pass the header check) and 6 slices in 2 batches
+    assert re.search(r'volumes: .*\d/2 ', proc.stderr)
+    assert re.search(r'scan: slices: .*\d/2 ', proc.stderr)
+
+
+def test_truncated_volume_keeps_the_volumes_before_it(
+        tmp_path, always_brain, write_nifti, lps_affine, capsys,
+        monkeypatch):
+    from dinov3_mm_medical.inference import UnreadableVolumeError
+    monkeypatch.delenv('DINOV3_MM_PROGRESS', raising=False)
+    config, checkpoint = always_brain
+    scan, truth = _hand_case(tmp_path, write_nifti, lps_affine)
+    folder = tmp_path / 'in'
+    _truncated_copy(scan, folder / 'z_case.nii.gz')
+    (truth.parent / 'z_case.nii.gz').write_bytes(truth.read_bytes())
+    with pytest.raises(UnreadableVolumeError) as info:
+        run_volume_inference(str(config), str(checkpoint), str(folder),
+                             str(tmp_path / 'out'), gt=str(truth.parent),
+                             batch_size=4, cfg_options=SHRINK)
+    assert info.value.path == str(folder / 'z_case.nii.gz')
+    assert info.value.done == [str(tmp_path / 'out' / 'scan.nii.gz')]
+    assert (tmp_path / 'out' / 'scan.nii.gz').is_file()
+    with open(tmp_path / 'out' / 'dice.csv', newline='') as f:
+        assert [r['case'] for r in csv.DictReader(f)] == ['scan']
+    assert 'slices' not in capsys.readouterr().err  # no bar off a terminal
+
+
+def _size_model(train_scale, test_size, saved_scale=None):
+    """A stand-in for an init_model result: the recipe's pipelines with
+    the given sizes, and a checkpoint config trained at ``saved_scale``."""
+    from types import SimpleNamespace
+    base = Path(__file__).resolve().parents[3] / \
+        'configs/medical/vitb16_unet_mri.py'
+    cfg = Config.fromfile(str(base))
+    cfg.train_dataloader.dataset.pipeline[5].scale = train_scale
+    cfg.test_dataloader.dataset.pipeline[4].size = test_size
+    meta = {}
+    if saved_scale is not None:
+        saved = Config.fromfile(str(base))
+        saved.train_dataloader.dataset.pipeline[5].scale = saved_scale
+        meta['cfg'] = saved.pretty_text
+    return SimpleNamespace(cfg=cfg, checkpoint_meta=meta)
+
+
+def test_inference_runs_at_the_training_size():
+    from dinov3_mm_medical.resolution import (match_training_size,
+                                              pipeline_size)
+    # the recipe trains and tests at 256: nothing to change
+    model = _size_model(256, 256)
+    assert pipeline_size(model.cfg.train_dataloader.dataset.pipeline) == (
+        256, 256)
+    assert match_training_size(model) is None
+
+    # trained at 64 (the checkpoint's saved config), test config at 256
+    model = _size_model(256, 256, saved_scale=64)
+    note = match_training_size(model)
+    assert note.startswith('note: the test pipeline resizes slices to '
+                           '256x256 but the model was trained at 64x64 '
+                           "(the checkpoint's training config); inferring "
+                           'at 64x64')
+    assert model.cfg.test_dataloader.dataset.pipeline[4].size == 64
+
+    # without a saved config the given config's train pipeline counts
+    model = _size_model(128, 32)
+    assert 'trained at 128x128 (the config\'s train pipeline)' in \
+        match_training_size(model)
+    assert model.cfg.test_dataloader.dataset.pipeline[4].size == 128
+
+    # --keep-test-size: only a warning naming both sizes
+    model = _size_model(256, 256, saved_scale=64)
+    warning = match_training_size(model, keep_test_size=True)
+    assert warning.startswith('warning: the test pipeline resizes slices to '
+                              '256x256 but the model was trained at 64x64')
+    assert model.cfg.test_dataloader.dataset.pipeline[4].size == 256

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from dinov3_mm_medical.inference import run_volume_inference
+from dinov3_mm_medical.io import reorient
 from dinov3_mm_medical.synthetic import MRI_CLASSES
 
 CONFIG = 'configs/medical/vitb16_unet_mri.py'
@@ -53,7 +54,18 @@ def test_generate_train_and_infer(tmp_path, repo_root, project_root,
     assert tuple(ckpt['meta']['dataset_meta']['classes']) == MRI_CLASSES
     assert ckpt['state_dict']['backbone.blocks.11.mlp.fc2.weight'].shape == (
         768, 3072)  # ViT-B/16
-    assert (work / 'vis' / 'val' / 'epoch_1').is_dir()
+    # the validation pictures show slices with foreground in the ground
+    # truth (validation keeps all 12 slices, the empty edge ones included)
+    panels = sorted(p.stem for p in (work / 'vis' / 'val' /
+                                     'epoch_1').iterdir())
+    assert len(panels) == 4 and 'VolumeSliceVisHook: saved 4 val' in log
+    truth_image = nib.load(str(tmp_path / 'mri/labels/val/case_002.nii.gz'))
+    truth_ras, _ = reorient(np.asarray(truth_image.dataobj),
+                            truth_image.affine, 'RAS')
+    for name in panels:
+        case, index = name.rsplit('_k', 1)
+        assert case == 'case_002'
+        assert (truth_ras[:, :, int(index)] > 0).any(), name
 
     # the trained checkpoint segments a whole volume (the tool itself is
     # run in test_infer_volume.py; in-process here to save a ViT-B start)
@@ -78,3 +90,14 @@ def test_generate_train_and_infer(tmp_path, repo_root, project_root,
     inter = np.logical_and(labels == 1, truth == 1).sum()
     expected = 2 * inter / ((labels == 1).sum() + (truth == 1).sum())
     assert float(rows[0]['dice_brain']) == np.round(expected, 6)
+
+    # the recipe's test size (256) differs from the training size (64, in
+    # the checkpoint's config): inference runs at 64, labels as above
+    again = run_volume_inference(
+        str(repo_root / CONFIG), str(checkpoint), str(scan),
+        str(tmp_path / 'pred_default'), batch_size=5, log=lambda line: None)
+    assert again['size_note'].startswith(
+        'note: the test pipeline resizes slices to 256x256 but the model '
+        "was trained at 64x64 (the checkpoint's training config)")
+    np.testing.assert_array_equal(
+        np.asarray(nib.load(again['outputs'][0]).dataobj), labels)

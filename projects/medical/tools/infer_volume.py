@@ -12,6 +12,19 @@ for a ``.nii`` input) keeps the input's affine and header (uint8 labels, or
 int16 beyond 255 classes). With ``--gt`` (a volume, or a folder of volumes
 named like the inputs) the Dice of every class per volume is printed and
 written to ``<out>/dice.csv``.
+
+Slices are resized as in training: when the config's test resize differs
+from the training size (read from the checkpoint's saved config, else the
+config's train pipeline), inference runs at the training size and a note
+names both (``--keep-test-size`` keeps the test size, with a warning).
+Labels are returned at each volume's own resolution.
+
+Unreadable volumes: every input's header is read before the model is
+loaded; a missing or corrupt one stops the run at once, naming it. Voxel
+data that fails later (e.g. a truncated .nii.gz) stops the run after the
+volumes before it are written. ``--skip-unreadable`` skips such volumes
+instead, prints them and lists them in ``<out>/skipped.csv``. Progress bars
+(volumes, slice batches) show on a terminal or with ``DINOV3_MM_PROGRESS=1``.
 """
 import argparse
 import os.path as osp
@@ -22,7 +35,8 @@ from dinov3_mm.apis import CheckpointError
 from dinov3_mm.engine import CfgOptionsAction
 
 import dinov3_mm_medical.components  # noqa: F401  (registers the plugin)
-from dinov3_mm_medical.inference import run_volume_inference
+from dinov3_mm_medical.inference import (UnreadableVolumeError,
+                                         run_volume_inference)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,6 +57,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
+    parser.add_argument('--skip-unreadable', action='store_true',
+                        help='skip volumes that cannot be read (listed on '
+                        'stderr and in <out>/skipped.csv)')
+    parser.add_argument('--keep-test-size', action='store_true',
+                        help='infer at the config\'s test resize even when '
+                        'the model was trained at another size (warns)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of an error')
     return parser.parse_args(argv)
 
 
@@ -52,8 +74,25 @@ def main(argv=None) -> int:
         result = run_volume_inference(
             args.config, args.checkpoint, args.input, args.out, gt=args.gt,
             batch_size=args.batch_size, device=args.device,
-            cfg_options=args.cfg_options)
-    except CheckpointError as exc:
+            cfg_options=args.cfg_options,
+            skip_unreadable=args.skip_unreadable,
+            keep_test_size=args.keep_test_size,
+            log=lambda line: print(line, file=sys.stderr))
+    except UnreadableVolumeError as exc:
+        if args.debug:
+            raise
+        done = (f'the {len(exc.done)} volume(s) before it are in '
+                f'{osp.abspath(args.out)}' if exc.done else
+                'no volume was written')
+        print(f'error: {exc.reason}\n{done}; pass --skip-unreadable to '
+              'segment the others and list the unreadable ones.',
+              file=sys.stderr)
+        return 1
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        # missing input, ground truth off the grid, wrong checkpoint: the
+        # message names the file
+        if args.debug:
+            raise
         print(f'error: {exc}', file=sys.stderr)
         return 1
     print(f'Wrote {len(result["outputs"])} label volume(s) to '
@@ -62,6 +101,9 @@ def main(argv=None) -> int:
         print('Dice per class and volume:')
         print(result['table'])
         print(f'Dice CSV: {result["dice_csv"]}')
+    if result['skipped']:
+        print(f'Skipped {len(result["skipped"])} unreadable volume(s), '
+              f'listed in {result["skipped_csv"]}', file=sys.stderr)
     return 0
 
 

@@ -96,6 +96,9 @@ def _open(path: str) -> tifffile.TiffFile:
 
 
 def _info_from(tif: tifffile.TiffFile, path: str) -> RasterInfo:
+    if not tif.series:  # e.g. a corrupt offset to the first page
+        raise GeoTIFFError(f'{path} is not a readable TIFF: it holds no '
+                           'image (corrupt or truncated file).')
     series = tif.series[0]
     axes, shape = series.axes, tuple(series.shape)
     axis = _band_axis(axes, shape, path)

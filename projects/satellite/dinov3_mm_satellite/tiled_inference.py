@@ -11,8 +11,11 @@ float32 strip ``num_classes x tile_size x scene width``; rows that no later
 window touches are finalised (argmax, confidence) and written straight to a
 memory-mapped output GeoTIFF. The scene itself is memory-mapped when stored
 uncompressed (see :class:`~dinov3_mm_satellite.geotiff.RasterReader`).
+A progress bar over the batches of windows shows on a terminal or with
+``DINOV3_MM_PROGRESS=1``.
 """
 import logging
+import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -23,6 +26,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from dinov3_mm.registry import TRANSFORMS
+from dinov3_mm.utils import track
 from .geotiff import (GeoTIFFError, RasterReader, check_georef,
                       create_mask_memmap)
 
@@ -203,7 +207,11 @@ class TiledSegmenter:
         acc: Optional[np.ndarray] = None
         wsum = np.zeros((th, W), np.float32)
         origin = 0
-        for y in ys:
+        batches = [(y, xs[start:start + self.batch_size]) for y in ys
+                   for start in range(0, len(xs), self.batch_size)]
+        name = osp.basename(info.path) if info.path else 'scene'
+        for y, batch_xs in track(batches, desc=f'{name}: tiles',
+                                 unit='batch'):
             shift = y - origin
             if shift and acc is not None:
                 yield origin, acc[:, :shift] / wsum[:shift]
@@ -212,18 +220,16 @@ class TiledSegmenter:
                 wsum[:th - shift] = wsum[shift:].copy()
                 wsum[th - shift:] = 0
             origin = y
-            for start in range(0, len(xs), self.batch_size):
-                batch_xs = xs[start:start + self.batch_size]
-                windows = [
-                    self.prepare(reader.read(y, y + th, x, x + tw),
-                                 info.path, nodata, names) for x in batch_xs
-                ]
-                logits = self.forward_windows(windows).numpy()
-                if acc is None:
-                    acc = np.zeros((logits.shape[1], th, W), np.float32)
-                for x, window_logits in zip(batch_xs, logits):
-                    acc[:, :, x:x + tw] += window_logits * weight
-                    wsum[:, x:x + tw] += weight
+            windows = [
+                self.prepare(reader.read(y, y + th, x, x + tw),
+                             info.path, nodata, names) for x in batch_xs
+            ]
+            logits = self.forward_windows(windows).numpy()
+            if acc is None:
+                acc = np.zeros((logits.shape[1], th, W), np.float32)
+            for x, window_logits in zip(batch_xs, logits):
+                acc[:, :, x:x + tw] += window_logits * weight
+                wsum[:, x:x + tw] += weight
         assert acc is not None
         yield origin, acc[:, :H - origin] / wsum[:H - origin]
 

@@ -4,6 +4,7 @@ through their ``main(argv)``."""
 import importlib.util
 import json
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -102,12 +103,52 @@ def test_infer_scene_tool(generated, repo_root, checkpoint, tmp_path,
                      photometric='minisblack')
     args = [CONFIG, str(checkpoint), str(plain), str(tmp_path / 'p.tif'),
             '--tile-size', '32', '--overlap', '0', '--cfg-options', *SHRINK]
+    capsys.readouterr()
+    assert tool.main(args) == 1  # a message, not a traceback
+    assert 'plain.tif has no georeferencing' in capsys.readouterr().err
     with pytest.raises(GeoTIFFError, match='plain.tif has no '
                        'georeferencing'):
-        tool.main(args)
+        tool.main(args + ['--debug'])
     assert not osp.exists(tmp_path / 'p.tif')
     assert tool.main(args[:4] + ['--allow-no-georef'] + args[4:]) == 0
     assert read_info(str(tmp_path / 'p.tif')).georef is None
+
+
+def test_infer_scene_progress_bar(generated, repo_root, checkpoint,
+                                  tmp_path, capsys, monkeypatch):
+    """64x96 scene, 32-px windows without overlap: 2 rows of 3 windows,
+    in batches of 2: 4 batches."""
+    scene = generated / 'scenes' / 'scene.tif'
+    tool = _tool(repo_root, 'infer_scene')
+    args = [CONFIG, str(checkpoint), str(scene), str(tmp_path / 'm.tif'),
+            '--tile-size', '32', '--overlap', '0', '--batch-size', '2',
+            '--cfg-options', *SHRINK]
+    monkeypatch.setenv('DINOV3_MM_PROGRESS', '1')
+    assert tool.main(args) == 0
+    assert re.search(r'scene.tif: tiles: .*\d/4 ', capsys.readouterr().err)
+    monkeypatch.setenv('DINOV3_MM_PROGRESS', '0')
+    assert tool.main(args) == 0
+    assert 'tiles' not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('content', [b'', b'II*\x00 not really a TIFF'])
+def test_infer_scene_names_an_unreadable_scene_before_the_model(
+        repo_root, tmp_path, capsys, content):
+    scene = tmp_path / 'broken.tif'
+    scene.write_bytes(content)
+    broken_checkpoint = tmp_path / 'broken.pth'
+    broken_checkpoint.write_bytes(b'not a checkpoint')
+    tool = _tool(repo_root, 'infer_scene')
+    assert tool.main([CONFIG, str(broken_checkpoint), str(scene),
+                      str(tmp_path / 'mask.tif')]) == 1
+    err = capsys.readouterr().err
+    assert f'error: {scene} is not a readable TIFF' in err
+    assert 'broken.pth' not in err  # the scene is checked first
+    assert tool.main([CONFIG, str(broken_checkpoint),
+                      str(tmp_path / 'missing.tif'),
+                      str(tmp_path / 'mask.tif')]) == 1
+    assert 'does not exist' in capsys.readouterr().err
+    assert not (tmp_path / 'mask.tif').exists()
 
 
 def test_compute_band_stats_tool(generated, repo_root, capsys):

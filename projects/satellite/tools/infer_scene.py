@@ -8,6 +8,12 @@ and geotransform. Examples::
         work_dirs/vits16_unet_multispectral/epoch_40.pth \\
         data/satellite_landcover/scenes/scene.tif out/scene_mask.tif \\
         --tile-size 256 --overlap 64 --confidence out/scene_confidence.tif
+
+The tool takes one scene: its header is read before the model is loaded,
+so a missing or unreadable scene stops the run at once with a message
+naming the file (no ``--skip-unreadable``: there is nothing else to do).
+A progress bar over the batches of windows shows on a terminal or with
+``DINOV3_MM_PROGRESS=1``.
 """
 import argparse
 import json
@@ -17,6 +23,7 @@ import dinov3_mm  # noqa: F401  (registries, safe checkpoint loading)
 from dinov3_mm.engine import CfgOptionsAction
 
 from dinov3_mm.apis import CheckpointError, init_model
+from dinov3_mm_satellite.geotiff import read_info
 from dinov3_mm_satellite.tiled_inference import BLEND_MODES, infer_scene
 
 
@@ -45,17 +52,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='config overrides')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of an error')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        model = init_model(args.config, args.checkpoint, device=args.device,
-                           cfg_options=args.cfg_options)
-    except CheckpointError as exc:
+        return run(args)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        # a wrong checkpoint, or a scene that cannot be read or used (the
+        # GeoTIFF errors are ValueErrors naming the file)
+        if args.debug:
+            raise
         print(f'error: {exc}', file=sys.stderr)
         return 1
+    except OSError as exc:  # the scene's data fails to read part-way
+        if args.debug:
+            raise
+        print(f'error: cannot read scene {args.scene}: {exc}',
+              file=sys.stderr)
+        return 1
+
+
+def run(args) -> int:
+    read_info(args.scene)  # an unreadable scene fails before the model
+    model = init_model(args.config, args.checkpoint, device=args.device,
+                       cfg_options=args.cfg_options)
     result = infer_scene(
         model, args.scene, args.out, tile_size=args.tile_size,
         overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
