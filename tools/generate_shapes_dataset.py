@@ -2,7 +2,9 @@
 
 Classification (3 classes, ImageFolder splits) or, with ``--seg``,
 segmentation (background, circle, square, triangle on textured backgrounds,
-mmseg ``img_dir/ann_dir`` folders with train and val splits).
+mmseg ``img_dir/ann_dir`` folders with train and val splits). With ``--seg
+--texture`` the segmentation classes differ by texture only (background,
+stripes, checker, dots, all in the background's two colours).
 
 The settings are recorded in ``<root>/shapes_dataset.json``. An existing
 dataset written with the same settings is kept; one written with other
@@ -13,6 +15,7 @@ Examples::
 
     python tools/generate_shapes_dataset.py data/shapes --train 100 --val 30 --test 30
     python tools/generate_shapes_dataset.py data/seg_shapes --seg --train 256 --val 64 --size 64
+    python tools/generate_shapes_dataset.py --seg --texture  # data/seg_textures
 """
 import argparse
 import json
@@ -23,6 +26,7 @@ from typing import Dict, Optional
 
 from dinov3_mm.datasets.synthetic import write_shape_dataset
 from dinov3_mm.datasets.synthetic_seg import write_seg_shapes_dataset
+from dinov3_mm.datasets.synthetic_texture import write_texture_seg_dataset
 
 SETTINGS_FILE = 'shapes_dataset.json'
 
@@ -31,9 +35,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('root', nargs='?', default=None,
                         help='output folder (default data/shapes, or '
-                        'data/seg_shapes with --seg)')
+                        'data/seg_shapes with --seg, data/seg_textures with '
+                        '--seg --texture)')
     parser.add_argument('--seg', action='store_true',
                         help='write the segmentation dataset')
+    parser.add_argument('--texture', action='store_true',
+                        help='with --seg: classes that differ by texture '
+                        '(stripes, checker, dots) in the colours of the '
+                        'background instead of coloured shapes')
     parser.add_argument('--train', type=int, default=None,
                         help='images per class in train/ (default 100); '
                         'with --seg: train images (default 256)')
@@ -47,16 +56,22 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true',
                         help='replace an existing dataset (its split '
                         'folders are deleted first)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.texture and not args.seg:
+        parser.error('--texture needs --seg')
+    return args
 
 
 def requested_settings(args) -> Dict:
     """The dataset ``args`` ask for, as recorded in :data:`SETTINGS_FILE`."""
     if args.seg:
-        return dict(task='segmentation',
-                    train=256 if args.train is None else args.train,
-                    val=64 if args.val is None else args.val,
-                    size=args.size or 64, seed=args.seed)
+        settings = dict(task='segmentation',
+                        train=256 if args.train is None else args.train,
+                        val=64 if args.val is None else args.val,
+                        size=args.size or 64, seed=args.seed)
+        if args.texture:
+            settings['style'] = 'texture'
+        return settings
     return dict(task='classification',
                 train=100 if args.train is None else args.train,
                 val=30 if args.val is None else args.val, test=args.test,
@@ -67,6 +82,8 @@ def describe(settings: Dict) -> str:
     """``'100/30/30 images per class, 224 px, seed 0'`` and the like."""
     if settings['task'] == 'segmentation':
         counts = f"{settings['train']} train / {settings['val']} val images"
+        if settings.get('style') == 'texture':
+            counts = f'textures, {counts}'
     else:
         counts = (f"{settings['train']}/{settings['val']}/"
                   f"{settings['test']} images per class")
@@ -93,10 +110,16 @@ def existing_dataset(root: str, settings: Dict) -> bool:
     return osp.isdir(osp.join(root, first))
 
 
+def default_root(args) -> str:
+    if not args.seg:
+        return 'data/shapes'
+    return 'data/seg_textures' if args.texture else 'data/seg_shapes'
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     wanted = requested_settings(args)
-    root = args.root or ('data/seg_shapes' if args.seg else 'data/shapes')
+    root = args.root or default_root(args)
     if existing_dataset(root, wanted) and not args.force:
         found = recorded_settings(root)
         if found is None:
@@ -114,7 +137,11 @@ def main(argv=None) -> int:
         return 1
     for name in split_folders(wanted):
         shutil.rmtree(osp.join(root, name), ignore_errors=True)
-    if args.seg:
+    if args.texture:
+        write_texture_seg_dataset(root, num_train=wanted['train'],
+                                  num_val=wanted['val'], size=wanted['size'],
+                                  seed=args.seed)
+    elif args.seg:
         write_seg_shapes_dataset(root, num_train=wanted['train'],
                                  num_val=wanted['val'], size=wanted['size'],
                                  seed=args.seed)
@@ -125,7 +152,8 @@ def main(argv=None) -> int:
                            test=wanted['test']))
     with open(osp.join(root, SETTINGS_FILE), 'w') as f:
         json.dump(wanted, f, indent=1)
-    kind = 'segmentation shapes' if args.seg else 'shapes'
+    kind = ('segmentation textures' if args.texture else
+            'segmentation shapes' if args.seg else 'shapes')
     print(f'Wrote {kind} dataset to {root} ({describe(wanted)})')
     return 0
 

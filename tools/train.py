@@ -8,6 +8,7 @@ Examples::
     python tools/train.py CONFIG --resume path/epoch_3.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_epochs=5
     python tools/train.py CONFIG --auto-scale-lr --cfg-options train_dataloader.batch_size=64
+    python tools/train.py CONFIG --compile                # torch.compile
     tools/dist_train.sh CONFIG 8                          # 8 GPUs, torchrun
 """
 import argparse
@@ -24,7 +25,8 @@ from dinov3_mm.engine.config_check import ConfigError
 from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
                                          enable_amp, merged_config_or_exit,
                                          run_or_exit)
-from dinov3_mm.engine.tool_options import enable_auto_scale_lr
+from dinov3_mm.engine.optimizers.fused import prefer_fused_optimizer
+from dinov3_mm.engine.tool_options import enable_auto_scale_lr, enable_compile
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
@@ -55,6 +57,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='scale the lr by (processes x batch size) / '
         'auto_scale_lr.base_batch_size (default base: the config file\'s '
         'train_dataloader.batch_size x 1 process)')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        metavar='BACKEND',
+        help='torch.compile the training step (mmengine\'s cfg.compile); '
+        'optionally the backend, e.g. aot_eager (default: inductor)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -91,6 +100,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.verbose = True
     if args.amp:
         enable_amp(cfg, args.config)
+    if args.compile:
+        enable_compile(cfg, args.compile)
+    if cfg.get('strategy') is None:  # FlexibleRunner strategies: their own
+        prefer_fused_optimizer(cfg.get('optim_wrapper'))
     return cfg
 
 

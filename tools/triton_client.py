@@ -5,14 +5,14 @@ Examples::
     python tools/triton_client.py data/shapes/test --url 127.0.0.1:8000
     python tools/triton_client.py img.png --protocol grpc --url 127.0.0.1:8001
     python tools/triton_client.py data/seg_shapes/img_dir/val \\
-        --classes work_dirs/deploy/triton_python \\
         --save-masks work_dirs/masks \\
         --json work_dirs/results.json
     python tools/triton_client.py data/shapes/test --benchmark \\
         --concurrency 8 --requests 400
 
 Prints one line per image (top-k labels, or mask size and the fraction of
-pixels of each class, named with ``--classes``); ``--json`` also writes them
+pixels of each class, named after the classes the server publishes, or
+``--classes``); ``--json`` also writes them
 per image, ``--save-masks`` writes returned masks as palette PNGs (class
 indices when read back, like ``tools/infer.py``'s). ``--benchmark`` prints
 throughput and p50/p95/p99 latency instead (``--json``: the summary).
@@ -31,8 +31,9 @@ import re
 
 from dinov3_mm.deploy.client import (ServerUnavailableError, batched,
                                      benchmark, check_server, describe,
-                                     image_result, read_files, run_requests,
-                                     served_classes, stats_line)
+                                     fetch_served_classes, image_result,
+                                     read_files, run_requests, served_classes,
+                                     stats_line)
 from dinov3_mm.deploy.parity_inputs import list_image_sources
 from dinov3_mm.utils.cli import UserError, add_debug_argument, cli_main
 
@@ -61,9 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '--benchmark summary) to this file')
     parser.add_argument(
         '--classes',
-        help='segmentation class names: the Triton repository (or deploy '
-        'work dir) tools/deploy.py wrote, a text file with one name per '
-        'line, or names separated by commas')
+        help='segmentation class names (default: those the server '
+        'publishes in the postprocess config): the Triton repository (or '
+        'deploy work dir) tools/deploy.py wrote, a text file with one name '
+        'per line, or names separated by commas')
     parser.add_argument('--save-masks', metavar='DIR',
                         help='segmentation: write each returned mask as a '
                         'palette PNG under DIR')
@@ -132,6 +134,9 @@ def main(argv=None) -> int:
     data = read_files(paths)
     check_server(args.url, args.protocol, args.model,
                  timeout=min(args.timeout, 10.0))
+    if classes is None:
+        classes = fetch_served_classes(args.url, args.protocol, args.model,
+                                       timeout=min(args.timeout, 10.0))
     run = dict(protocol=args.protocol, model=args.model,
                concurrency=args.concurrency, timeout=args.timeout)
     if args.benchmark:

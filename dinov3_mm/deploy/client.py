@@ -328,6 +328,36 @@ def served_classes(repository: str, model: str = 'dinov3') -> List[str]:
         'tools/deploy.py wrote (e.g. work_dirs/deploy/triton_python).')
 
 
+def fetch_served_classes(url: str, protocol: str = 'http',
+                         model: str = 'dinov3',
+                         timeout: float = 10.0) -> Optional[List[str]]:
+    """Class names the server publishes in the config of ``model``'s
+    postprocess step (``tools/deploy.py`` writes them as the parameter
+    ``classes``), or None when it publishes none.
+
+    Args:
+        url (str): ``host:port`` of the endpoint.
+        protocol (str): ``'http'`` or ``'grpc'``.
+        model (str): The ensemble name.
+        timeout (float): Seconds for the request.
+    """
+    client = _protocol_client(url, protocol, timeout)
+    try:
+        if protocol == 'http':
+            config = client.get_model_config(f'{model}_postprocess')
+        else:
+            config = client.get_model_config(
+                f'{model}_postprocess', as_json=True,
+                client_timeout=timeout)['config']
+    except Exception:  # no postprocess step (features) or an older repo
+        return None
+    finally:
+        client.close()
+    value = (config.get('parameters') or {}).get('classes') or {}
+    text = value.get('string_value')
+    return list(json.loads(text)) if text else None
+
+
 def read_files(paths: Sequence[str]) -> List[bytes]:
     """The bytes of every file."""
     out = []

@@ -123,8 +123,11 @@ def _batching(preferred: Sequence[int], delay_us: int) -> str:
 
 
 def _parameters(params: Dict[str, str]) -> str:
+    def quoted(value: str) -> str:
+        return value.replace('\\', '\\\\').replace('"', '\\"')
+
     return ''.join(f'parameters {{\n  key: "{k}"\n  value: {{ string_value: '
-                   f'"{v}" }}\n}}\n' for k, v in params.items())
+                   f'"{quoted(v)}" }}\n}}\n' for k, v in params.items())
 
 
 def _model_tensors(spec: dict, num_classes: int
@@ -313,9 +316,11 @@ def write_triton_repository(repo: str,
         post_inputs = ([('PROBS', 'TYPE_FP32', (num_outputs, ))]
                        if task == 'classification' else
                        [('LOGITS', 'TYPE_FP32', (num_outputs, h, w)), meta])
+        # clients read the class names from the served model's config
+        classes = _parameters(dict(classes=json.dumps(post_spec['classes'])))
         _write(osp.join(folders['postprocess'], 'config.pbtxt'),
                _config(names['postprocess'], max_batch_size, post_inputs,
-                       final, python, cpu))
+                       final, python, cpu + classes))
     else:
         del folders['postprocess']
 

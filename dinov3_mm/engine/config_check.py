@@ -48,7 +48,7 @@ EXTRA_TOP_LEVEL_KEYS = frozenset({
     '_base_', 'default_scope', 'custom_imports', 'work_dir', 'launcher',
     'resume', 'load_from', 'runner_type', 'randomness', 'env_cfg',
     'log_level', 'visualizer', 'log_processor', 'experiment_name',
-    'model_wrapper_cfg', 'load_strict'
+    'model_wrapper_cfg', 'load_strict', 'verbose', 'compile'
 })
 MISSPELLING_RATIO = 0.8
 MODES = ('train', 'val', 'test')

@@ -1,5 +1,5 @@
 """Config changes behind ``tools/test.py --tta / --show-dir`` and
-``tools/train.py --auto-scale-lr``."""
+``tools/train.py --auto-scale-lr / --compile``."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -142,3 +142,28 @@ def enable_auto_scale_lr(cfg: Config, config_path: str) -> int:
     auto.enable = True
     cfg.auto_scale_lr = auto
     return int(auto.base_batch_size)
+
+
+def enable_compile(cfg: Config, backend: Optional[str] = None) -> Config:
+    """Let the Runner ``torch.compile`` the model's ``train_step``.
+
+    mmengine's Runner reads ``cfg.compile`` (True or a dict of
+    ``torch.compile`` arguments) when training starts and compiles
+    ``model.train_step``; the first iterations then take the compile time.
+
+    Args:
+        cfg (Config): The config (changed in place).
+        backend (str, optional): ``torch.compile`` backend, e.g.
+            ``'inductor'`` (torch's default), ``'aot_eager'`` or
+            ``'eager'``; None keeps the config's or torch's default.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    compile_cfg = cfg.get('compile')
+    compile_cfg = (ConfigDict(compile_cfg) if isinstance(compile_cfg, dict)
+                   else ConfigDict())
+    if backend is not None:
+        compile_cfg.backend = backend
+    cfg.compile = compile_cfg if compile_cfg else True
+    return cfg

@@ -159,3 +159,19 @@ def test_segmentation_names_masks_and_json(seg_deployment, seg_checkpoint,
         ids, counts = np.unique(indices, return_counts=True)
         assert {classes[i]: c / indices.size for i, c in zip(ids, counts)} \
             == pytest.approx(record['class_fractions'])
+
+
+def test_segmentation_class_names_come_from_the_server(
+        seg_deployment, seg_checkpoint, run_python, repo_root):
+    from dinov3_mm.deploy.client import fetch_served_classes
+    server, classes = seg_deployment['server'], seg_checkpoint['classes']
+    assert fetch_served_classes(server.http_url, 'http') == list(classes)
+    assert fetch_served_classes(server.grpc_url, 'grpc') == list(classes)
+    assert fetch_served_classes(server.http_url, 'http', 'other') is None
+    val = osp.join(seg_checkpoint['data'], 'img_dir', 'val')
+    image = osp.join(val, sorted(os.listdir(val))[0])
+    proc = _client(run_python, repo_root, image, '--url', server.grpc_url,
+                   '--protocol', 'grpc')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shares = proc.stdout.split('class shares ')[1].split()
+    assert shares and all(s.rsplit(':', 1)[0] in classes for s in shares)

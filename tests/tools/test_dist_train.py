@@ -35,7 +35,10 @@ def test_dist_train_and_test_two_cpu_processes(tiny_config, tmp_path, repo_root)
         return log
 
     log = run('dist_train.sh', tiny_config, 2, '--work-dir', work_dir)
-    assert 'Distributed training: True' in log
+    # the environment goes to the run's log file, not the console
+    run_log = next(work_dir.glob('*/*.log')).read_text()
+    assert 'Distributed training: True' in run_log
+    assert 'Processes: 2' in run_log and 'GPU number' not in run_log
     ckpt = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
     # 8 samples, batch 4 per process, 2 processes: one iteration per epoch
     assert ckpt['meta']['iter'] == 1
@@ -43,4 +46,6 @@ def test_dist_train_and_test_two_cpu_processes(tiny_config, tmp_path, repo_root)
     env['PORT'] = str(_free_port())
     log = run('dist_test.sh', tiny_config, work_dir / 'epoch_1.pth', 2,
               '--work-dir', tmp_path / 'test_work')
-    assert 'Distributed training: True' in log and 'mse:' in log
+    assert 'mse:' in log
+    test_log = next((tmp_path / 'test_work').glob('*/*.log')).read_text()
+    assert 'Distributed training: True' in test_log

@@ -101,7 +101,9 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
     Equivalent to casting to the tables' dtype, ``x * cos +
     rotate_half(x) * sin`` and casting back, but computed on the two halves
     of the head dimension (the tables repeat across them) and written straight
-    into the output, which saves the negation and the concatenations.
+    into the output, which saves the negation and the concatenations. Under
+    autograd (and ONNX tracing) the halves are concatenated instead, whose
+    backward is cheaper than that of slice assignment.
 
     Args:
         qk (Tensor): ``[2, B, heads, N, head_dim]`` queries and keys.
@@ -119,8 +121,11 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
     half = qk.shape[-1] // 2
     sin, cos = sin[:, :half], cos[:, :half]
     x1, x2 = qk[..., prefix:, :half], qk[..., prefix:, half:]
-    if torch.jit.is_tracing():
-        # ONNX: concatenation instead of slice assignment (ScatterND, slow)
+    if torch.jit.is_tracing() or (torch.is_grad_enabled()
+                                  and qk.requires_grad):
+        # ONNX: concatenation instead of slice assignment (ScatterND, slow);
+        # autograd: the backward of a concatenation only slices the
+        # gradient, where slice assignment clones and zero-fills it per slice
         rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), -1)
         return torch.cat((qk[..., :prefix, :], rotated.to(qk.dtype)), -2)
     out = torch.empty(qk.shape, dtype=qk.dtype, device=qk.device)

@@ -268,13 +268,20 @@ class DINOv3SSL(BaseModel):
                             mask_ratio_min_max=self.mask_ratio_min_max,
                             mask_probability=self.mask_probability).to(device)
 
+    @torch.no_grad()
     def _teacher_targets(self, global_crops: Tensor, n_global: int,
-                         batch: int, mask_index: Tensor,
+                         batch: int, masks: Tensor,
                          n_masked: Tensor) -> Dict[str, Tensor]:
-        """Centred teacher probabilities of class tokens and masked patches."""
+        """Centred teacher probabilities of class tokens and masked patches.
+
+        One teacher pass over the global crops, without autograd; the iBOT
+        head sees the masked patches only (in ``masks.nonzero()`` order).
+        """
         out = self.teacher.backbone.forward_features(global_crops)
         cls_logits = self.teacher.dino_head(out['x_norm_clstoken'])
-        patches = out['x_norm_patchtokens'].flatten(0, 1)[mask_index]
+        # the masked patches straight from the (B, N, D) token grid: no
+        # flattened copy of every patch token first
+        patches = out['x_norm_patchtokens'][masks]
         patch_logits = self.teacher.ibot_head(patches)
         temp = self.teacher_temp
         if self.centering == 'sinkhorn_knopp':
@@ -292,10 +299,8 @@ class DINOv3SSL(BaseModel):
                 patch_logits, teacher_temp=temp)
             self.dino_loss.update_center(cls_logits)
             self.ibot_loss.update_center(patch_logits)
-        return dict(
-            cls_probs=cls_probs.unflatten(0, (n_global, batch)),
-            patch_probs=patch_probs,
-            patch_tokens=out['x_norm_patchtokens'])
+        return dict(cls_probs=cls_probs.unflatten(0, (n_global, batch)),
+                    patch_probs=patch_probs)
 
     def loss(self, inputs: dict, data_samples: Optional[List] = None
              ) -> Dict[str, Tensor]:
@@ -330,13 +335,11 @@ class DINOv3SSL(BaseModel):
         grid = (global_crops.shape[-2] // self.patch_size,
                 global_crops.shape[-1] // self.patch_size)
         masks = self._masks(n_global * batch, grid, global_crops.device)
-        mask_index = masks.flatten().nonzero().flatten()
-        n_masked = torch.tensor([mask_index.numel()],
-                                device=global_crops.device)
+        n_masked = masks.sum().reshape(1)
+        n_masked_int = int(n_masked)
 
-        with torch.no_grad():
-            teacher = self._teacher_targets(global_crops, n_global, batch,
-                                            mask_index, n_masked)
+        teacher = self._teacher_targets(global_crops, n_global, batch, masks,
+                                        n_masked)
 
         has_local = local_crops is not None and local_crops.shape[0] > 0
         crops = [global_crops] + ([local_crops] if has_local else [])
@@ -375,15 +378,14 @@ class DINOv3SSL(BaseModel):
 
         # the iBOT head runs even on no patch, so that distributed training
         # sees its parameters used on every rank
-        student_patches = g_out['x_norm_patchtokens'].flatten(0,
-                                                              1)[mask_index]
+        student_patches = g_out['x_norm_patchtokens'][masks]
         patch_logits = self.student.ibot_head(student_patches)
-        if mask_index.numel():
+        if n_masked_int:
             weights = (1.0 / masks.sum(-1).clamp(min=1.0)).unsqueeze(
                 -1).expand_as(masks)[masks]
             ibot = self.ibot_loss.forward_masked(
                 patch_logits, teacher['patch_probs'], student_masks_flat=masks,
-                n_masked_patches=mask_index.numel(), masks_weight=weights)
+                n_masked_patches=n_masked_int, masks_weight=weights)
         else:
             ibot = patch_logits.sum() * 0  # no masked crop in this batch
         losses['ibot'] = ibot.detach()
@@ -401,6 +403,7 @@ class DINOv3SSL(BaseModel):
         losses.update(self._monitoring(teacher['cls_probs'], g_cls))
         return losses
 
+    @torch.no_grad()
     def _monitoring(self, teacher_probs: Tensor,
                     student_cls: Tensor) -> Dict[str, Tensor]:
         probs = teacher_probs.detach().float().flatten(0, 1)
