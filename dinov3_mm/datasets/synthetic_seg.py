@@ -1,6 +1,6 @@
 """Procedurally drawn segmentation data: shapes with exact masks."""
 import os
-from typing import Tuple
+from typing import Callable, Tuple
 
 import cv2
 import numpy as np
@@ -40,6 +40,18 @@ def write_seg_shapes_dataset(root: str,
     Returns:
         str: ``root``.
     """
+    return write_seg_folder_dataset(root, draw_seg_sample, num_train,
+                                    num_val, size, seed)
+
+
+def write_seg_folder_dataset(root: str, draw_sample: Callable, num_train: int,
+                             num_val: int, size: int, seed: int) -> str:
+    """Write ``img_dir/{train,val}/*.png`` and ``ann_dir/{train,val}/*.png``
+    of samples drawn by ``draw_sample(size, rng) -> (image, mask)``.
+
+    Returns:
+        str: ``root``.
+    """
     for index, (split, count) in enumerate((('train', num_train),
                                             ('val', num_val))):
         rng = np.random.default_rng([seed, index])
@@ -48,7 +60,7 @@ def write_seg_shapes_dataset(root: str,
         os.makedirs(img_dir, exist_ok=True)
         os.makedirs(ann_dir, exist_ok=True)
         for i in range(count):
-            image, mask = draw_seg_sample(size, rng)
+            image, mask = draw_sample(size, rng)
             name = f'{split}_{i:05d}.png'
             cv2.imwrite(os.path.join(img_dir, name),
                         cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -6,13 +6,13 @@ triangle filled with stripes, a checkerboard or dots of the same two colours.
 Colour and outline therefore say nothing about the class; only the texture
 does (``stripes``, ``checker``, ``dots``), which a model must learn.
 """
-import os
 from typing import Tuple
 
 import cv2
 import numpy as np
 
 from .synthetic import SHAPES, fill_shape
+from .synthetic_seg import write_seg_folder_dataset
 
 TEXTURE_CLASSES = ('background', 'stripes', 'checker', 'dots')
 TEXTURE_PALETTE = ((0, 0, 0), (220, 20, 60), (0, 128, 255), (255, 200, 0))
@@ -109,17 +109,5 @@ def write_texture_seg_dataset(root: str,
     Returns:
         str: ``root``.
     """
-    for index, (split, count) in enumerate((('train', num_train),
-                                            ('val', num_val))):
-        rng = np.random.default_rng([seed, index])
-        img_dir = os.path.join(root, 'img_dir', split)
-        ann_dir = os.path.join(root, 'ann_dir', split)
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
-        for i in range(count):
-            image, mask = draw_texture_seg_sample(size, rng)
-            name = f'{split}_{i:05d}.png'
-            cv2.imwrite(os.path.join(img_dir, name),
-                        cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            cv2.imwrite(os.path.join(ann_dir, name), mask)
-    return root
+    return write_seg_folder_dataset(root, draw_texture_seg_sample,
+                                    num_train, num_val, size, seed)

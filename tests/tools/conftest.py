@@ -1,4 +1,7 @@
-"""Fixtures of the tool tests: a tiny config and a tool runner."""
+"""Fixtures of the tool tests: a tiny config, a tool runner and tiny
+trained models."""
+import importlib.util
+import pathlib
 import textwrap
 import uuid
 
@@ -111,3 +114,23 @@ def run_tool(run_python, repo_root, tmp_path):
         return proc
 
     return run
+
+
+def _deploy_fixtures():
+    """tests/deploy/conftest.py as a module (its checkpoint makers)."""
+    path = pathlib.Path(__file__).resolve().parents[1] / 'deploy' / 'conftest.py'
+    spec = importlib.util.spec_from_file_location('deploy_fixtures', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    """A tiny classifier and a tiny segmentor, each config + checkpoint."""
+    fixtures = _deploy_fixtures()
+    root = tmp_path_factory.mktemp('models')
+    (root / 'cls').mkdir()
+    (root / 'seg').mkdir()
+    return dict(cls=fixtures.make_cls_checkpoint(str(root / 'cls')),
+                seg=fixtures.make_seg_checkpoint(str(root / 'seg')))

@@ -4,7 +4,6 @@ Each case runs the tool as a user would (a fresh interpreter) and checks how
 it ends: a non-zero exit and a message naming the file and the problem, or
 a run that works and says what it did.
 """
-import importlib.util
 import pathlib
 
 import pytest
@@ -14,25 +13,6 @@ import dinov3_mm  # noqa: F401  (torch.load of mmengine checkpoints)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FORCE_PICKLE = {'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'}
-
-
-def _deploy_fixtures():
-    spec = importlib.util.spec_from_file_location(
-        'deploy_fixtures', REPO / 'tests' / 'deploy' / 'conftest.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope='module')
-def models(tmp_path_factory):
-    """A tiny classifier and a tiny segmentor, each config + checkpoint."""
-    fixtures = _deploy_fixtures()
-    root = tmp_path_factory.mktemp('bad_inputs')
-    (root / 'cls').mkdir()
-    (root / 'seg').mkdir()
-    return dict(cls=fixtures.make_cls_checkpoint(str(root / 'cls')),
-                seg=fixtures.make_seg_checkpoint(str(root / 'seg')))
 
 
 @pytest.fixture

@@ -1,37 +1,15 @@
 """tools/infer.py with unreadable images: --skip-unreadable, failing before
 work is lost, and the progress bar."""
 import csv
-import importlib.util
 import pathlib
 import re
 
 import numpy as np
-import pytest
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NO_PROGRESS = {'DINOV3_MM_PROGRESS': None}
 PROGRESS = {'DINOV3_MM_PROGRESS': '1'}
-
-
-def _deploy_fixtures():
-    spec = importlib.util.spec_from_file_location(
-        'deploy_fixtures_unreadable', REPO / 'tests' / 'deploy' /
-        'conftest.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope='module')
-def models(tmp_path_factory):
-    """A tiny classifier and a tiny segmentor, each config + checkpoint."""
-    fixtures = _deploy_fixtures()
-    root = tmp_path_factory.mktemp('unreadable')
-    (root / 'cls').mkdir()
-    (root / 'seg').mkdir()
-    return dict(cls=fixtures.make_cls_checkpoint(str(root / 'cls')),
-                seg=fixtures.make_seg_checkpoint(str(root / 'seg')))
 
 
 def _images(model, folder, bad):
