@@ -32,32 +32,26 @@ A progress bar (images in batches, with an ETA) is shown on a terminal, or
 with ``DINOV3_MM_PROGRESS=1``.
 """
 import argparse
-import csv
 import os
 import os.path as osp
 import sys
-from typing import List, Sequence, Tuple
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
-from dinov3_mm.apis import inference_model, init_model
+from dinov3_mm.apis import init_model
 from dinov3_mm.apis.inference import list_images, write_predictions_csv
 from dinov3_mm.apis.seg_inference import (is_segmentor, segmentor_meta,
                                           write_seg_outputs)
-from dinov3_mm.apis.unreadable import (UnreadableImageError,
-                                       image_header_problem)
+from dinov3_mm.apis.task_inference import predict_in_batches
+from dinov3_mm.apis.unreadable import (Skipped, UnreadableImageError,
+                                       describe_unreadable, header_problems,
+                                       write_skipped_csv)
 from dinov3_mm.engine.cli_options import CfgOptionsAction
-from dinov3_mm.utils import track
-from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
                                  require_checkpoint, require_config)
 
 DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
 DEFAULT_BATCH = dict(cls=8, seg=4)
-#: Unreadable files named in one error message; the rest are counted.
-MAX_LISTED = 5
-
-Skipped = List[Tuple[str, str]]
 
 
 def parse_args(argv=None):
@@ -104,7 +98,9 @@ def run(args) -> int:
     paths = list_images(args.source, allow_missing=args.skip_unreadable)
     skipped = header_problems(paths)
     if skipped and not args.skip_unreadable:
-        raise UserError(unreadable_before_run(skipped))
+        raise UserError(
+            describe_unreadable(skipped) + '\nNothing was run: fix or remove '
+            'them, or pass --skip-unreadable to predict the other images.')
     bad = {path for path, _ in skipped}
     readable = [path for path in paths if path not in bad]
     model = init_model(args.config, args.checkpoint, device=args.device,
@@ -112,10 +108,13 @@ def run(args) -> int:
     task = 'seg' if is_segmentor(model) else 'cls'
     out = args.out or DEFAULT_OUT[task]
     write = write_masks if task == 'seg' else write_csv
+    batch_size = args.batch_size or DEFAULT_BATCH[task]
+    if batch_size < 1:
+        raise UserError(f'--batch-size {batch_size} must be at least 1.')
     done, results = [], []
     try:
-        predict(model, readable, args.batch_size or DEFAULT_BATCH[task],
-                args.skip_unreadable, done, results, skipped)
+        predict_in_batches(model, readable, batch_size, args.skip_unreadable,
+                           done, results, skipped)
     except UnreadableImageError as exc:
         kept = (f'Results for the {len(done)} images before it are in '
                 f'{out}' if done else 'No image was predicted before it')
@@ -130,49 +129,6 @@ def run(args) -> int:
                         f'(listed in {skipped_list_path(out, task)}).')
     write(args, out, model, done, results)
     return 0
-
-
-def header_problems(paths: Sequence[str]) -> Skipped:
-    """``(path, reason)`` of every image whose header does not read."""
-    problems = []
-    for path in paths:
-        reason = image_header_problem(path)
-        if reason is not None:
-            problems.append((path, reason))
-    return problems
-
-
-def unreadable_before_run(problems: Skipped) -> str:
-    """The error for unreadable images found before the model ran."""
-    (first, reason), rest = problems[0], problems[1:]
-    message = f'Cannot read image {first}: {reason}'
-    if rest:
-        listed = '; '.join(f'{p} ({r})' for p, r in rest[:MAX_LISTED])
-        more = len(rest) - MAX_LISTED
-        message += (f'\n{len(rest)} more unreadable: {listed}' +
-                    (f'; and {more} more' if more > 0 else ''))
-    return (message + '\nNothing was run: fix or remove them, or pass '
-            '--skip-unreadable to predict the other images.')
-
-
-def predict(model, paths: Sequence[str], batch_size: int,
-            skip_unreadable: bool, done: list, results: list,
-            skipped: Skipped) -> None:
-    """Predict ``paths`` batch by batch, appending to ``done``/``results``
-    (and to ``skipped`` the images that fail to decode)."""
-    if batch_size < 1:
-        raise UserError(f'--batch-size {batch_size} must be at least 1.')
-    batches = [paths[i:i + batch_size]
-               for i in range(0, len(paths), batch_size)]
-    for batch in track(batches, desc='infer', unit='batch'):
-        outputs = inference_model(model, batch, batch_size=len(batch),
-                                  skip_unreadable=skip_unreadable)
-        for path, result in zip(batch, outputs):
-            if 'error' in result:
-                skipped.append((path, result['error']))
-            else:
-                done.append(path)
-                results.append(result)
 
 
 def skipped_list_path(out: str, task: str) -> str:
@@ -191,14 +147,7 @@ def report_skipped(skipped: Skipped, list_path: str) -> None:
         return
     for path, reason in skipped:
         print(f'skipped {path}: {reason}', file=sys.stderr)
-
-    def write_rows(f) -> None:
-        writer = csv.writer(f)
-        writer.writerow(['path', 'reason'])
-        writer.writerows(skipped)
-
-    os.makedirs(osp.dirname(osp.abspath(list_path)), exist_ok=True)
-    atomic_write_text(list_path, write_rows, newline='')
+    write_skipped_csv(skipped, list_path)
     print(f'Skipped {len(skipped)} unreadable image(s), listed in '
           f'{list_path}', file=sys.stderr)
 

@@ -26,13 +26,13 @@ images of that request; the exit code is then 1.
 """
 import argparse
 import json
-import os.path as osp
 import re
 
 from dinov3_mm.deploy.client import (ServerUnavailableError, batched,
                                      benchmark, check_server, describe,
                                      fetch_served_classes, image_result,
-                                     read_files, run_requests, served_classes,
+                                     parse_class_names, read_files,
+                                     run_requests, save_served_masks,
                                      stats_line)
 from dinov3_mm.deploy.parity_inputs import list_image_sources
 from dinov3_mm.utils.cli import UserError, add_debug_argument, cli_main
@@ -86,35 +86,10 @@ def _error_lines(names, error: str) -> list:
 
 def read_classes(value, model: str):
     """Class names from ``--classes`` (see its help), or None."""
-    if value is None:
-        return None
-    if osp.isdir(value):
-        try:
-            return served_classes(value, model)
-        except FileNotFoundError as exc:
-            raise UserError(f'--classes {exc}', exit_code=2) from exc
-    if osp.isfile(value):
-        with open(value, encoding='utf-8') as f:
-            return [line.strip() for line in f if line.strip()]
-    return [c.strip() for c in value.split(',') if c.strip()]
-
-
-def save_masks(out_dir: str, paths, outputs_per_image, classes) -> int:
-    """Palette PNGs of the returned masks; the number written."""
-    from dinov3_mm.apis.seg_inference import (relative_png_names,
-                                              save_index_png)
-    from dinov3_mm.visualization.seg_overlay import default_palette
-    names = relative_png_names(paths, None)
-    written = 0
-    for name, item in zip(names, outputs_per_image):
-        if item is None or 'MASK' not in item[0]:
-            continue
-        outputs, index = item
-        mask = outputs['MASK'][index]
-        num = max(len(classes or ()), int(mask.max(initial=0)) + 1)
-        save_index_png(mask, osp.join(out_dir, name), default_palette(num))
-        written += 1
-    return written
+    try:
+        return parse_class_names(value, model)
+    except FileNotFoundError as exc:
+        raise UserError(f'--classes {exc}', exit_code=2) from exc
 
 
 def _benchmark(args, data, run) -> int:
@@ -159,7 +134,7 @@ def main(argv=None) -> int:
                 result['outputs'], i, classes)))
             per_image.append((result['outputs'], i))
     if args.save_masks:
-        count = save_masks(args.save_masks, paths, per_image, classes)
+        count = save_served_masks(args.save_masks, paths, per_image, classes)
         print(f'Wrote {count} masks to {args.save_masks}')
     if args.json:
         with open(args.json, 'w') as f:

@@ -10,12 +10,14 @@ from .inference import (build_test_pipeline, inference_classifier,
 from .lora_merge import merge_lora_checkpoint
 from .pca_features import run_pca_features
 from .seg_inference import inference_segmentor, write_seg_outputs
-from .task_inference import inference_model
+from .task_inference import inference_model, predict_in_batches
+from .unreadable import header_problems, write_skipped_csv
 
 __all__ = [
     'init_model', 'inference_model', 'extract_features', 'build_test_pipeline',
     'inference_classifier', 'inference_segmentor', 'write_seg_outputs',
     'run_pca_features', 'convert_checkpoint', 'backbone_cfg_for_checkpoint',
     'merge_lora_checkpoint', 'is_annotation_loader', 'transform_type_name',
-    'CheckpointError', 'CheckpointMismatchError'
+    'CheckpointError', 'CheckpointMismatchError', 'predict_in_batches',
+    'header_problems', 'write_skipped_csv'
 ]

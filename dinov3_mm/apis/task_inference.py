@@ -1,10 +1,11 @@
 """One inference entry for every task: the model decides which one runs."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
 from dinov3_mm.apis.inference import ImageInput, inference_classifier
 from dinov3_mm.apis.seg_inference import inference_segmentor, is_segmentor
+from dinov3_mm.utils.progress import track
 
 
 def inference_model(model: nn.Module,
@@ -39,3 +40,54 @@ def inference_model(model: nn.Module,
     if batch_size is not None:
         kwargs['batch_size'] = batch_size
     return infer(model, images, **kwargs)
+
+
+def predict_in_batches(
+    model: nn.Module,
+    paths: Sequence[str],
+    batch_size: int,
+    skip_unreadable: bool = False,
+    done: Optional[List[str]] = None,
+    results: Optional[List[dict]] = None,
+    skipped: Optional[List[Tuple[str, str]]] = None,
+) -> Tuple[List[str], List[dict], List[Tuple[str, str]]]:
+    """Predict image files batch by batch with a progress bar.
+
+    The lists are filled as batches finish, so a caller that passes its
+    own keeps the results made before an error.
+
+    Args:
+        model (nn.Module): Model from :func:`~dinov3_mm.apis.init_model`.
+        paths (Sequence[str]): Image files.
+        batch_size (int): Images per forward pass (at least 1).
+        skip_unreadable (bool): Record files that fail to decode in
+            ``skipped`` instead of raising. Defaults to False.
+        done, results, skipped (list, optional): Lists to append the
+            predicted paths, their results and ``(path, reason)`` of skipped
+            files to; new lists when omitted.
+
+    Returns:
+        tuple: ``(done, results, skipped)``.
+
+    Raises:
+        ValueError: ``batch_size`` is below 1.
+        UnreadableImageError: A file fails to decode (without
+            ``skip_unreadable``).
+    """
+    if batch_size < 1:
+        raise ValueError(f'batch size {batch_size} must be at least 1')
+    done = [] if done is None else done
+    results = [] if results is None else results
+    skipped = [] if skipped is None else skipped
+    batches = [paths[i:i + batch_size]
+               for i in range(0, len(paths), batch_size)]
+    for batch in track(batches, desc='infer', unit='batch'):
+        outputs = inference_model(model, batch, batch_size=len(batch),
+                                  skip_unreadable=skip_unreadable)
+        for path, result in zip(batch, outputs):
+            if 'error' in result:
+                skipped.append((path, result['error']))
+            else:
+                done.append(path)
+                results.append(result)
+    return done, results, skipped

@@ -6,12 +6,20 @@ turns a decoding failure inside a test pipeline (e.g. truncated data, which
 a header does not reveal) into an :class:`UnreadableImageError` naming the
 file.
 """
+import csv
+import os
 import os.path as osp
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
+from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.image_ops import read_image
+
+#: ``(path, reason)`` pairs of files that could not be read.
+Skipped = List[Tuple[str, str]]
+#: Unreadable files named in one error message; the rest are counted.
+MAX_LISTED = 5
 
 
 class UnreadableImageError(ValueError):
@@ -88,3 +96,49 @@ def run_load_pipeline(pipeline: Callable[[dict], dict], data: dict) -> dict:
         if reason is None:
             raise
         raise UnreadableImageError(path, reason) from exc
+
+
+def header_problems(
+        paths: Sequence[str],
+        problem: Callable[[str], Optional[str]] = image_header_problem
+) -> Skipped:
+    """``(path, reason)`` of every file whose header does not read.
+
+    Args:
+        paths (Sequence[str]): The files.
+        problem (callable): Returns why one file cannot be read, or None.
+            Defaults to :func:`image_header_problem`.
+    """
+    problems = []
+    for path in paths:
+        reason = problem(path)
+        if reason is not None:
+            problems.append((path, reason))
+    return problems
+
+
+def describe_unreadable(problems: Skipped) -> str:
+    """A message naming the first unreadable files of ``problems`` (the
+    rest are counted)."""
+    (first, reason), rest = problems[0], problems[1:]
+    message = f'Cannot read image {first}: {reason}'
+    if rest:
+        listed = '; '.join(f'{p} ({r})' for p, r in rest[:MAX_LISTED])
+        more = len(rest) - MAX_LISTED
+        message += (f'\n{len(rest)} more unreadable: {listed}' +
+                    (f'; and {more} more' if more > 0 else ''))
+    return message
+
+
+def write_skipped_csv(skipped: Skipped, path: str) -> str:
+    """Write one ``path,reason`` row per skipped file to ``path``
+    (atomically; its folder is made); returns ``path``."""
+
+    def write_rows(f) -> None:
+        writer = csv.writer(f)
+        writer.writerow(['path', 'reason'])
+        writer.writerows(skipped)
+
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write_text(path, write_rows, newline='')
+    return path

@@ -379,3 +379,59 @@ def stats_line(summary: dict, label: Optional[str] = None) -> str:
             f"failed), {summary['images_per_s']:.1f} img/s, latency p50 "
             f"{summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
             f"p99 {summary['p99_ms']:.1f} ms")
+
+
+def parse_class_names(value: Optional[str],
+                      model: str = 'dinov3') -> Optional[List[str]]:
+    """Class names given on a command line, or None when ``value`` is None.
+
+    Args:
+        value (str, optional): A Triton repository (or deploy work dir)
+            that ``tools/deploy.py`` wrote, a text file with one name per
+            line, or names separated by commas.
+        model (str): The served ensemble's name. Defaults to ``'dinov3'``.
+
+    Raises:
+        FileNotFoundError: ``value`` is a folder without a served
+            postprocess config.
+    """
+    if value is None:
+        return None
+    if osp.isdir(value):
+        return served_classes(value, model)
+    if osp.isfile(value):
+        with open(value, encoding='utf-8') as f:
+            return [line.strip() for line in f if line.strip()]
+    return [c.strip() for c in value.split(',') if c.strip()]
+
+
+def save_served_masks(out_dir: str, paths: Sequence[str],
+                      outputs_per_image: Sequence[Optional[tuple]],
+                      classes: Optional[Sequence[str]]) -> int:
+    """Write the masks a segmentation deployment returned as palette PNGs.
+
+    Args:
+        out_dir (str): Folder; one PNG per image, named after its path.
+        paths (Sequence[str]): The images sent.
+        outputs_per_image (Sequence): Per image, ``(outputs, index)`` of
+            its response (``outputs['MASK'][index]`` is its mask), or None
+            for a refused image.
+        classes (Sequence[str], optional): Class names (palette size).
+
+    Returns:
+        int: The number of masks written.
+    """
+    from dinov3_mm.apis.seg_inference import (relative_png_names,
+                                              save_index_png)
+    from dinov3_mm.visualization.seg_overlay import default_palette
+    names = relative_png_names(paths, None)
+    written = 0
+    for name, item in zip(names, outputs_per_image):
+        if item is None or 'MASK' not in item[0]:
+            continue
+        outputs, index = item
+        mask = outputs['MASK'][index]
+        num = max(len(classes or ()), int(mask.max(initial=0)) + 1)
+        save_index_png(mask, osp.join(out_dir, name), default_palette(num))
+        written += 1
+    return written

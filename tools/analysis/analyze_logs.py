@@ -11,12 +11,11 @@ Each RUN is a work dir, a ``<timestamp>`` folder or a ``vis_data/scalars.json``
 """
 import argparse
 import os.path as osp
-from collections import defaultdict
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 from dinov3_mm.utils.cli import UserError, add_debug_argument, cli_main
-from dinov3_mm.visualization.log_curves import (is_train_record, load_run,
-                                                plot_scalar_curves)
+from dinov3_mm.visualization.log_curves import (load_run, plot_scalar_curves,
+                                                train_time_report)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,59 +77,15 @@ def plot_curve(args: argparse.Namespace) -> None:
     print(f'Wrote {", ".join(args.keys)} of {len(runs)} run(s) to {out}')
 
 
-def epoch_times(records: Sequence[dict],
-                include_outliers: bool = False) -> Dict[int, List[float]]:
-    """Logged ``time`` (seconds per iteration, averaged by mmengine over
-    the logging interval) of the training records, grouped by epoch.
-
-    Iteration-based runs, whose records have no epoch, form one group
-    (epoch 0). Without ``include_outliers`` the first record of each epoch
-    with more than one record is dropped.
-    """
-    times: Dict[int, List[float]] = defaultdict(list)
-    for record in records:
-        if is_train_record(record) and isinstance(record.get('time'),
-                                                  (int, float)):
-            times[int(record.get('epoch', 0))].append(float(record['time']))
-    if not include_outliers:
-        times = {e: t[1:] if len(t) > 1 else t for e, t in times.items()}
-    return dict(sorted(times.items()))
-
-
-def train_time_report(run: str, records: Sequence[dict],
-                      include_outliers: bool = False) -> str:
-    """mmdet-style summary: slowest and fastest epoch, their spread and
-    the average iteration time."""
-    times = epoch_times(records, include_outliers)
-    if not times:
-        raise UserError(f'{run} logged no training iteration times (`time` '
-                        'of the training records); is it a training run?')
-    means = {epoch: sum(t) / len(t) for epoch, t in times.items()}
-    all_times = [v for t in times.values() for v in t]
-    lines = [f'-----Analyze train time of {run}-----']
-    if len(means) > 1 or 0 not in means:
-        slowest = max(means, key=means.get)
-        fastest = min(means, key=means.get)
-        values = list(means.values())
-        centre = sum(values) / len(values)
-        std = (sum((v - centre) ** 2 for v in values) / len(values)) ** 0.5
-        lines += [
-            f'slowest epoch {slowest}, average time is '
-            f'{means[slowest]:.4f} s/iter',
-            f'fastest epoch {fastest}, average time is '
-            f'{means[fastest]:.4f} s/iter',
-            f'time std over epochs is {std:.4f}',
-        ]
-    lines.append(f'average iter time: {sum(all_times) / len(all_times):.4f} '
-                 's/iter')
-    return '\n'.join(lines)
-
-
 def cal_train_time(args: argparse.Namespace) -> None:
     """Print :func:`train_time_report` of every run."""
     for run in args.runs:
-        print(train_time_report(run, _load(run, ('time', )),
-                                args.include_outliers))
+        try:
+            report = train_time_report(run, _load(run, ('time', )),
+                                       args.include_outliers)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        print(report)
 
 
 def main(argv=None) -> None:

@@ -9,17 +9,17 @@ Slices are resized as in training (:mod:`.resolution`); progress bars (per
 volume and per slice batch) show on a terminal or with
 ``DINOV3_MM_PROGRESS=1``.
 """
-import csv
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
-from dinov3_mm.apis import is_annotation_loader, transform_type_name
-from dinov3_mm.utils import atomic_write_text, track
+from dinov3_mm.apis import (header_problems, is_annotation_loader,
+                            transform_type_name, write_skipped_csv)
+from dinov3_mm.utils import track
 
 from .dice import dice_per_class, format_dice_table, write_dice_csv
 from .io import (Volume, check_same_grid, is_dicom_series_folder,
@@ -245,29 +245,14 @@ class UnreadableVolumeError(ValueError):
         self.done = list(done)
 
 
-def header_problems(inputs: Sequence[str]) -> List[Tuple[str, str]]:
-    """``(path, reason)`` of every input whose header (shape, affine,
-    DICOM tags) cannot be read; the voxels are not read."""
-    problems = []
-    for path in inputs:
-        try:
-            read_geometry(path)
-        except (OSError, ValueError) as exc:
-            problems.append((path, str(exc)))
-    return problems
-
-
-def write_skipped_csv(skipped: Sequence[Tuple[str, str]],
-                      path: str) -> str:
-    """``path`` with one ``path,reason`` row per skipped volume."""
-
-    def write_rows(f) -> None:
-        writer = csv.writer(f)
-        writer.writerow(['path', 'reason'])
-        writer.writerows(skipped)
-
-    atomic_write_text(path, write_rows, newline='')
-    return path
+def geometry_problem(path: str) -> Optional[str]:
+    """Why the header (shape, affine, DICOM tags) of ``path`` cannot be
+    read, or None; the voxels are not read."""
+    try:
+        read_geometry(path)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def run_volume_inference(config: str,
@@ -322,7 +307,7 @@ def run_volume_inference(config: str,
     """
     from dinov3_mm.apis import init_model
     inputs = collect_inputs(source)
-    skipped = header_problems(inputs)
+    skipped = header_problems(inputs, geometry_problem)
     if skipped and not skip_unreadable:
         path, reason = skipped[0]
         raise UnreadableVolumeError(path, reason)
