@@ -1,11 +1,19 @@
 # The README's main job: train and evaluate a classifier end to end on the
-# generated shapes dataset (tools/generate_shapes_dataset.py) on a CPU in a few
-# minutes. Nothing is downloaded, so the backbone is a small DINOv3 ConvNeXt
-# trained from scratch; with released weights use configs/classification/.
+# generated shapes dataset (tools/generate_shapes_dataset.py) on a CPU in
+# about two minutes. Nothing is downloaded, so the backbone is a small DINOv3
+# ConvNeXt trained from scratch; with released weights use
+# configs/classification/.
+#
+# What makes it learn from 300 images: the images are decoded and resized to
+# 64 px once (CachedTransforms), the augmentations are the symmetries of the
+# task (any rotation, flips; the colours do not define a shape, so channels are
+# shuffled), stochastic depth regularises, and plain fp32 steps (faster than
+# bf16 autocast for a network this small on a CPU) allow 100 epochs.
 _base_ = ['../_base_/datasets/shapes.py', '../_base_/default_runtime.py']
 
 num_classes = 3
-img_size = 112
+img_size = 64
+max_epochs = 100
 model = dict(
     type='DINOv3Classifier',
     data_preprocessor=dict(
@@ -14,29 +22,31 @@ model = dict(
     backbone=dict(
         type='DINOv3ConvNeXt',
         arch=dict(depths=[1, 1, 3, 1], dims=[32, 64, 128, 256]),
-        layer_scale_init_value=0.1, out_type='cls_token'),
+        layer_scale_init_value=0.1, drop_path_rate=0.1,
+        out_type='cls_token'),
     head=dict(type='LinearClsHead', num_classes=num_classes,
               in_channels=256,
               loss=dict(type='CrossEntropyLoss')))
 
-train_pipeline = [
+decoded = dict(type='CachedTransforms', transforms=[
     dict(type='LoadImage'),
     dict(type='ResizeKeepRatioPad', size=img_size),
+])
+train_pipeline = [
+    decoded,
     dict(type='Albumentations', transforms=[
+        dict(type='Rotate', limit=180, border_mode=4, p=1.0),  # reflect
         dict(type='HorizontalFlip', p=0.5),
-        dict(type='Affine', rotate=(-15, 15), scale=(0.9, 1.1), p=0.5),
-        dict(type='RandomBrightnessContrast', p=0.3),
+        dict(type='VerticalFlip', p=0.5),
+        dict(type='ChannelShuffle', p=1.0),
     ]),
     dict(type='PackClsInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='ResizeKeepRatioPad', size=img_size),
-    dict(type='PackClsInputs'),
-]
-train_dataloader = dict(batch_size=16, num_workers=1,
+test_pipeline = [decoded, dict(type='PackClsInputs')]
+# one worker, kept across epochs (so is its decoded-image cache)
+train_dataloader = dict(batch_size=16, num_workers=1, persistent_workers=True,
                         dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=32, num_workers=1,
+val_dataloader = dict(batch_size=32, num_workers=1, persistent_workers=True,
                       dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(batch_size=32, num_workers=1,
                        dataset=dict(pipeline=test_pipeline))
@@ -44,20 +54,20 @@ val_evaluator = dict(type='ClsMetric', topk=(1, ))
 test_evaluator = val_evaluator
 
 train_cfg = dict(type='ResumableEpochBasedTrainLoop',
-                 max_epochs=30, val_interval=5)
+                 max_epochs=max_epochs, val_interval=25)
 val_cfg = dict()
 test_cfg = dict()
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper', dtype='bfloat16',
+    type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=4e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=30,
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=max_epochs,
          eta_min=1e-5, convert_to_iter_based=True),
 ]
-default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=5))
+default_hooks = dict(logger=dict(interval=19), checkpoint=dict(interval=25))
 # tools/train.py --auto-scale-lr: the lr above is for 16 images per step
 auto_scale_lr = dict(base_batch_size=16)

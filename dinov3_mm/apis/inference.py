@@ -12,6 +12,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from dinov3_mm.datasets.transforms.cache import flatten_cached
 from dinov3_mm.registry import MODELS
 from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.checkpoint_io import load_weights_only
@@ -111,12 +112,13 @@ def is_annotation_loader(step) -> bool:
 def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
     """The config's test pipeline for unlabelled inference inputs.
 
-    Annotation loaders (:func:`is_annotation_loader`) are dropped, and so is
+    ``CachedTransforms`` are unwrapped (each input runs once), annotation
+    loaders (:func:`is_annotation_loader`) are dropped, and so is
     ``LoadImage`` when the inputs are arrays (``from_array``), which then
     need ``img``, ``img_shape`` and ``ori_shape`` in their data dict.
     """
     pipeline = [dict(t) if isinstance(t, dict) else t
-                for t in cfg.test_dataloader.dataset.pipeline
+                for t in flatten_cached(cfg.test_dataloader.dataset.pipeline)
                 if not is_annotation_loader(t)]
     if from_array:
         pipeline = [t for t in pipeline if transform_type_name(t) != 'LoadImage']

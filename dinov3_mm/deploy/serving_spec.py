@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from torch import nn
 
 from dinov3_mm.apis.inference import is_annotation_loader, transform_type_name
+from dinov3_mm.datasets.transforms.cache import flatten_cached
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 
@@ -31,7 +32,7 @@ def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
     decode: dict = dict(to_rgb=True, depth_scaling='fixed',
                         alpha_background=[0, 0, 0], exif_orientation=True)
     resize = None
-    for transform in pipeline:
+    for transform in flatten_cached(pipeline):
         name = transform_type_name(transform)
         args = {k: v for k, v in transform.items() if k != 'type'}
         if name == 'LoadImage':

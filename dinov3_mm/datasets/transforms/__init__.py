@@ -1,5 +1,6 @@
 """Data transforms: loading, resizing, albumentations, multi-crop, packing."""
 from .albu import ALBU_PRESETS, Albumentations, build_albu
+from .cache import CachedTransforms, flatten_cached
 from .formatting import (PackClsInputs, PackMultiCropInputs, PackSegInputs,
                          image_to_tensor)
 from .loading import LoadImage, read_image, to_uint8
@@ -12,7 +13,8 @@ from .seg_loading import (LoadSegAnnotation, UnknownColourError,
                           reduce_zero_label_map, rgb_to_index, store_seg_map)
 
 __all__ = [
-    'ALBU_PRESETS', 'Albumentations', 'build_albu', 'LoadImage',
+    'ALBU_PRESETS', 'Albumentations', 'build_albu', 'CachedTransforms',
+    'flatten_cached', 'LoadImage',
     'PackClsInputs', 'ResizeKeepRatioPad', 'image_to_tensor', 'read_image',
     'to_uint8', 'GammaCorrection', 'adjust_gamma', 'PackSegInputs',
     'LoadSegAnnotation', 'rgb_to_index', 'RandomCropCatRatio', 'RandomRescale',
