@@ -6,12 +6,16 @@ Examples::
         work_dirs/vits16_hf --to hf
     python tools/convert_checkpoint.py path/to/hf_model_dir \
         work_dirs/vits16.pth --to official
+    python tools/convert_checkpoint.py work_dirs/x/epoch_3.pth \
+        work_dirs/x/epoch_3_merged.pth --merge-shards
 """
 import argparse
 import ast
 
 from dinov3_mm.apis import CheckpointError
-from dinov3_mm.apis.checkpoint_conversion import BACKBONES, convert_checkpoint
+from dinov3_mm.apis.checkpoint_conversion import (BACKBONES,
+                                                  convert_checkpoint,
+                                                  merge_sharded_checkpoint)
 from dinov3_mm.models.backbones.weights import FORMATS
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
                                  require_checkpoint)
@@ -22,7 +26,13 @@ def parse_args(argv=None):
     parser.add_argument('src', help='official .pth, dinov3_mm .pth, '
                         '.safetensors file or Hugging Face model directory')
     parser.add_argument('dst', help='output file, or directory for --to hf')
-    parser.add_argument('--to', required=True, choices=FORMATS)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument('--to', choices=FORMATS,
+                      help='write the backbone in this format')
+    mode.add_argument('--merge-shards', action='store_true',
+                      help='write a sharded training checkpoint (tools/'
+                      'train.py --fsdp) as one file with the whole model, '
+                      'optimizer and scheduler state')
     parser.add_argument('--backbone', choices=BACKBONES,
                         help='backbone type (inferred when omitted)')
     parser.add_argument('--arch', help='arch name, or a Python dict literal '
@@ -34,6 +44,10 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     require_checkpoint(args.src, 'hf')
+    if args.merge_shards:
+        path, shards = merge_sharded_checkpoint(args.src, args.dst)
+        print(f'Merged {shards} shards of {args.src} into {path}')
+        return 0
     arch = args.arch
     if arch is not None and arch.lstrip().startswith('{'):
         try:

@@ -26,7 +26,9 @@ from dinov3_mm.engine.runner_cfg import (apply_common_options, apply_resume,
                                          enable_amp, merged_config_or_exit,
                                          run_or_exit)
 from dinov3_mm.engine.optimizers.fused import prefer_fused_optimizer
-from dinov3_mm.engine.tool_options import enable_auto_scale_lr, enable_compile
+from dinov3_mm.engine.tool_options import (FSDP_PRECISIONS,
+                                           enable_auto_scale_lr,
+                                           enable_compile, enable_fsdp)
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
@@ -65,6 +67,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='torch.compile the training step (mmengine\'s cfg.compile); '
         'optionally the backend, e.g. aot_eager (default: inductor)')
     parser.add_argument(
+        '--fsdp',
+        nargs='?',
+        const='fp32',
+        choices=sorted(FSDP_PRECISIONS),
+        metavar='PRECISION',
+        help='shard weights, gradients and optimizer state over the '
+        'processes (FSDP2; with tools/dist_train.sh), optionally computing '
+        'in bf16 or fp16: tools/dist_train.sh CONFIG 8 --fsdp bf16')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
@@ -102,6 +113,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         enable_amp(cfg, args.config)
     if args.compile:
         enable_compile(cfg, args.compile)
+    if args.fsdp:
+        enable_fsdp(cfg, args.fsdp)
     if cfg.get('strategy') is None:  # FlexibleRunner strategies: their own
         prefer_fused_optimizer(cfg.get('optim_wrapper'))
     return cfg

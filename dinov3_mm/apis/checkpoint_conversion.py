@@ -4,9 +4,12 @@ Reading, format detection and writing live in
 :mod:`dinov3_mm.models.backbones.weights`; this module works out which
 backbone a checkpoint was made for, builds it through the ``MODELS`` registry,
 loads the weights strictly and writes them in the target format
-(``tools/convert_checkpoint.py``).
+(``tools/convert_checkpoint.py``). It also merges the shards of a sharded
+(FSDP) training checkpoint into one file.
 """
 from typing import Optional, Tuple, Union
+
+import torch
 
 from dinov3_mm.models.backbones.base import DINOv3BackboneBase
 from dinov3_mm.models.backbones.weights import (Checkpoint, load_pretrained,
@@ -15,7 +18,10 @@ from dinov3_mm.models.backbones.weights import (Checkpoint, load_pretrained,
                                                 strip_backbone_prefix)
 from dinov3_mm.models.lora import LORA_MARKER
 from dinov3_mm.registry import MODELS
-from dinov3_mm.utils.checkpoint_io import CheckpointError
+from dinov3_mm.utils.atomic_write import atomic_write
+from dinov3_mm.utils.checkpoint_io import (CheckpointError, load_weights_only,
+                                           read_shards)
+from dinov3_mm.utils.sharded_checkpoint import SHARD_INDEX_KEY, is_shard_index
 
 #: Backbone type of each HF ``config.json`` ``model_type``.
 HF_MODEL_TYPES = {
@@ -146,3 +152,33 @@ def convert_checkpoint(src: str,
     model = backbone_class(cfg['type'])(arch=cfg['arch'])
     load_pretrained(model, src, strict=True)
     return save_backbone(model, dst, to), cfg
+
+
+def merge_sharded_checkpoint(src: str, dst: str) -> Tuple[str, int]:
+    """Write a sharded (FSDP) training checkpoint as one ordinary file.
+
+    The result holds the full model, optimizer and scheduler state: it
+    loads anywhere a checkpoint of ``tools/train.py`` does (``load_from``,
+    ``tools/test.py``, resuming without sharding, backbone ``init_cfg``).
+
+    Args:
+        src (str): The index file of the sharded checkpoint (e.g.
+            ``work_dirs/x/epoch_3.pth``, next to its ``.shard<r>-of-<N>``
+            files).
+        dst (str): The file to write (atomically).
+
+    Returns:
+        tuple[str, int]: ``dst`` and the number of shards merged.
+
+    Raises:
+        CheckpointError: ``src`` is not a sharded checkpoint, or a shard is
+            missing or does not match the index.
+    """
+    index = load_weights_only(src, merge=False)
+    if not is_shard_index(index):
+        raise CheckpointError(
+            f'{src} is not a sharded checkpoint (it has no '
+            f'{SHARD_INDEX_KEY!r} record); it is already one file.')
+    merged = read_shards(src, index)
+    atomic_write(dst, lambda f: torch.save(merged, f))
+    return dst, index[SHARD_INDEX_KEY]['world_size']

@@ -119,7 +119,8 @@ def prepare_cpu_distributed(cfg: Config) -> Config:
             world_size=int(os.environ['WORLD_SIZE']))
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
         type='MMDistributedDataParallel')
-    wrapper.setdefault('device_ids', None)
+    if 'DistributedDataParallel' in str(wrapper.get('type')):
+        wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper
     return cfg
 

@@ -1,5 +1,5 @@
 """Config changes behind ``tools/test.py --tta / --show-dir`` and
-``tools/train.py --auto-scale-lr / --compile``."""
+``tools/train.py --auto-scale-lr / --compile / --fsdp``."""
 import copy
 import os.path as osp
 from typing import Optional
@@ -166,4 +166,29 @@ def enable_compile(cfg: Config, backend: Optional[str] = None) -> Config:
     if backend is not None:
         compile_cfg.backend = backend
     cfg.compile = compile_cfg if compile_cfg else True
+    return cfg
+
+
+#: ``tools/train.py --fsdp PRECISION`` -> ``FSDPWrapper(mixed_precision=)``.
+FSDP_PRECISIONS = {'fp32': None, 'bf16': 'bf16', 'fp16': 'fp16'}
+
+
+def enable_fsdp(cfg: Config, precision: str = 'fp32') -> Config:
+    """Shard the model with :class:`~dinov3_mm.engine.fsdp.FSDPWrapper`.
+
+    Keeps the other settings of a ``model_wrapper_cfg`` of that type (e.g.
+    ``activation_checkpointing``); any other wrapper is replaced.
+
+    Args:
+        cfg (Config): The config (changed in place).
+        precision (str): One of :data:`FSDP_PRECISIONS`.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    wrapper = cfg.get('model_wrapper_cfg')
+    if not wrapper or wrapper.get('type') != 'FSDPWrapper':
+        wrapper = ConfigDict(type='FSDPWrapper')
+    wrapper.mixed_precision = FSDP_PRECISIONS[precision]
+    cfg.model_wrapper_cfg = wrapper
     return cfg

@@ -17,6 +17,9 @@ from typing import Any, List, Union
 
 import torch
 
+from .sharded_checkpoint import (SHARD_INDEX_KEY, is_shard_index,
+                                 merge_shards)
+
 CheckpointSource = Union[str, bytes]
 
 
@@ -80,8 +83,14 @@ def _read_error(name: str, size: int, stream,
 def load_weights_only(source: CheckpointSource,
                       map_location: Any = 'cpu',
                       name: str = None,
-                      mmap: bool = False) -> Any:
+                      mmap: bool = False,
+                      merge: bool = True) -> Any:
     """Read a torch or safetensors checkpoint without running code.
+
+    The index of a sharded checkpoint
+    (:mod:`~dinov3_mm.utils.sharded_checkpoint`) is read with all its shard
+    files and merged into one ordinary checkpoint, unless ``merge`` is
+    False.
 
     Args:
         source (str | bytes): A file path, or the file's bytes.
@@ -90,15 +99,68 @@ def load_weights_only(source: CheckpointSource,
             to the path).
         mmap (bool): Memory-map a file instead of reading it (cheap for a
             check that it loads). Defaults to False.
+        merge (bool): Merge a sharded checkpoint's shards. Defaults to True.
 
     Returns:
         The unpickled object (for safetensors, the tensor dict).
 
     Raises:
         FileNotFoundError: The path does not exist.
-        CheckpointError: Empty, truncated, not a checkpoint, or holding
-            objects that weights-only loading refuses.
+        CheckpointError: Empty, truncated, not a checkpoint, holding
+            objects that weights-only loading refuses, or a sharded
+            checkpoint with a shard missing or not matching.
     """
+    checkpoint = _load_one(source, map_location, name, mmap)
+    if merge and is_shard_index(checkpoint):
+        if not isinstance(source, str):
+            raise CheckpointError(
+                f'{name or "checkpoint"} is the index of a sharded checkpoint '
+                'read from memory; read it from its folder, next to its '
+                '.shard<r>-of-<N> files.')
+        return read_shards(source, checkpoint, map_location, name)
+    return checkpoint
+
+
+def read_shards(index_path: str, index: dict, map_location: Any = 'cpu',
+                name: str = None, ranks=None) -> Any:
+    """The shards of a sharded checkpoint, merged (or only some ranks').
+
+    Args:
+        index_path (str): The index file.
+        index (dict): Its content.
+        map_location: Passed to :func:`torch.load`.
+        name (str, optional): How to name the checkpoint in errors.
+        ranks (list[int], optional): Read only these ranks' shards and
+            return them (index entries included) instead of merging all.
+
+    Raises:
+        CheckpointError: A shard file is missing, unreadable or does not
+            match the index.
+    """
+    name = name or index_path
+    record = index[SHARD_INDEX_KEY]
+    folder = osp.dirname(osp.expanduser(index_path))
+    wanted = range(record['world_size']) if ranks is None else ranks
+    shards = []
+    for rank in wanted:
+        path = osp.join(folder, record['files'][rank])
+        if not osp.exists(path):
+            raise CheckpointError(
+                f'{name} is a checkpoint sharded over {record["world_size"]} '
+                f'ranks, but its shard {path} is missing. Keep every '
+                '.shard<r>-of-<N> file next to the index.')
+        shards.append(_load_one(path, map_location, None, False))
+    if ranks is not None:
+        return [dict(index, **shard) for shard in shards]
+    try:
+        return merge_shards(index, shards, name)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+
+
+def _load_one(source: CheckpointSource, map_location: Any, name: str,
+              mmap: bool) -> Any:
+    """One file (or bytes) read with ``weights_only=True``, as it is."""
     if isinstance(source, (bytes, bytearray)):
         name, size, stream = name or 'checkpoint', len(source), io.BytesIO(
             source)

@@ -83,6 +83,9 @@ RULES: List[Rule] = [
     skip(r'(tools/(train|test)\.py|dist_(train|test)\.sh) CONFIG|'
          r'convert_checkpoint\.py SRC DST|infer\.py CONFIG CHECKPOINT',
          SYNOPSIS),
+    skip(r'NNODES=2 |--merge-shards', 'multi-node synopsis / merges a '
+         'sharded checkpoint; tests/tools/test_dist_fsdp.py trains with '
+         '--fsdp on 2 processes and merges with --merge-shards'),
     skip(r'validate_dataset\.py data/my_dataset', 'example path of the '
          "user's own data; the segmentation section validates a real one"),
     skip(r'^(\.venv/bin/)?python -m pytest (-n 0 )?projects/\w+/tests',

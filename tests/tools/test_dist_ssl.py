@@ -1,14 +1,17 @@
 """SSL continuation on two torchrun processes (gloo on the CPU), with
-gradient checkpointing and bf16 autocast (--amp) as the README offers."""
+gradient checkpointing and bf16 autocast (--amp) as the README offers, with
+DDP and sharded (--fsdp)."""
 import os
 import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 from dinov3_mm.datasets.synthetic import write_shape_dataset
+from dinov3_mm.utils.checkpoint_io import load_weights_only
 
 
 def _free_port() -> int:
@@ -17,7 +20,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_dist_train_ssl_two_cpu_processes(tmp_path, repo_root):
+@pytest.mark.parametrize('sharding', [[], ['--fsdp']], ids=['ddp', 'fsdp'])
+def test_dist_train_ssl_two_cpu_processes(tmp_path, repo_root, sharding):
     data = write_shape_dataset(str(tmp_path / 'shapes'), size=32,
                                per_split=dict(train=6, val=2, test=1))
     config = tmp_path / 'ssl_tiny.py'
@@ -45,7 +49,7 @@ custom_hooks = [dict(type='DINOTeacherHook')]
     work_dir = tmp_path / 'work'
     proc = subprocess.run(
         ['bash', str(repo_root / 'tools' / 'dist_train.sh'), str(config), '2',
-         '--work-dir', str(work_dir), '--amp'],
+         '--work-dir', str(work_dir), '--amp', *sharding],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
         text=True, timeout=300)
     log = proc.stdout + proc.stderr
@@ -56,7 +60,13 @@ custom_hooks = [dict(type='DINOTeacherHook')]
     assert 'Processes: 2' in run_log and 'GPU number' not in run_log
     dumped = (work_dir / 'ssl_tiny.py').read_text()
     assert "type='AmpOptimWrapper'" in dumped and 'with_cp=True' in dumped
-    ckpt = torch.load(work_dir / 'epoch_2.pth', weights_only=True)
+    if sharding:  # student, teacher and Gram teacher: 1/2 on each rank
+        assert "type='FSDPWrapper'" in dumped
+        shard = load_weights_only(str(work_dir / 'epoch_2.pth.shard1-of-2'))
+        for part in ('student.backbone', 'teacher.backbone', 'gram_teacher'):
+            assert shard['state_dict'][
+                f'{part}.blocks.1.attn.qkv.weight'].shape == (72, 48)
+    ckpt = load_weights_only(str(work_dir / 'epoch_2.pth'))
     # 18 images, 9 per process, 4 per step, short batch dropped: 2 steps
     assert ckpt['meta']['iter'] == 4
     state = ckpt['state_dict']

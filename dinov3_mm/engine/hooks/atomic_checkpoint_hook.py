@@ -1,10 +1,12 @@
 """mmengine's CheckpointHook with an atomically written ``last_checkpoint``."""
+import os
 import os.path as osp
 import tempfile
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
+from dinov3_mm.engine.fsdp import orphan_shards
 from dinov3_mm.engine.runner.console import (file_only_matching,
                                              restore_console)
 from dinov3_mm.registry import HOOKS
@@ -33,6 +35,9 @@ class AtomicCheckpointHook(CheckpointHook):
     record is then written through a temporary file and a rename. Arguments
     are :class:`~mmengine.hooks.CheckpointHook`'s.
 
+    Shard files of sharded (FSDP) checkpoints that ``max_keep_ckpts`` or
+    a better ``save_best`` checkpoint made obsolete are removed with them.
+
     mmengine's ``before_train`` builds a ``FileClient`` it does not use
     (without ``file_client_args``), which logs two deprecation warnings on
     every run; they go to the log file only.
@@ -58,3 +63,16 @@ class AtomicCheckpointHook(CheckpointHook):
         if is_main_process():
             atomic_write_bytes(str(self.last_ckpt).encode(),
                                osp.join(runner.work_dir, 'last_checkpoint'))
+            self._remove_orphan_shards(runner)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        super()._save_best_checkpoint(runner, metrics)
+        if is_main_process():
+            self._remove_orphan_shards(runner)
+
+    def _remove_orphan_shards(self, runner) -> None:
+        """Shards of sharded checkpoints that mmengine removed (it removes
+        only the index, the file it knows)."""
+        for path in orphan_shards(self.out_dir):
+            os.remove(path)
+            runner.logger.debug(f'Removed {path} (its checkpoint is gone).')

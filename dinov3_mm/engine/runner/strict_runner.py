@@ -2,15 +2,22 @@
 import logging
 import os.path as osp
 from typing import Callable, Optional, Union
+from unittest import mock
 
+import mmengine.runner.runner as mmengine_runner
 from mmengine.dist import is_main_process
 from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.utils.dl_utils import collect_env
 
+from dinov3_mm.engine.fsdp import (is_sharded_model, place_checkpoint,
+                                   read_for_rank, save_rank_shards)
 from dinov3_mm.registry import RUNNERS
 from dinov3_mm.utils.atomic_write import remove_stale_temp_files
+from dinov3_mm.utils.checkpoint_io import load_weights_only
+from dinov3_mm.utils.sharded_checkpoint import is_shard_index
 from dinov3_mm.utils.state_dict_loading import (DEFAULT_REVISE_KEYS,
                                                 load_model_weights)
 
@@ -37,6 +44,9 @@ class StrictRunner(Runner):
       that loads, and says so (:func:`find_resume_checkpoint`).
     * Temporary files left in the work dir by a killed checkpoint write are
       removed when the runner starts.
+    * A model sharded by :class:`~dinov3_mm.engine.fsdp.FSDPWrapper` saves
+      sharded checkpoints (every rank its rows, the index last) and loads
+      them, or unsharded ones, into its shards.
     * A calm console: what is logged at INFO while the runner is built (the
       environment, the whole config, the hook order) goes to the log file
       ``<work_dir>/<timestamp>/<timestamp>.log`` only; one line names that
@@ -130,12 +140,15 @@ class StrictRunner(Runner):
                 that weights-only loading refuses.
         """
         strict = self.load_strict if strict is None else strict
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
-        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model
         # DDP-style wrappers and mmengine's TTA models hold the real model.
         if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
             model = model.module
+        if is_sharded_model(self.model):
+            checkpoint = self._read_into_shards(filename, model)
+        else:
+            checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         diff = load_model_weights(
             model, checkpoint, strict=strict, checkpoint_name=filename,
             config_name=self.cfg.filename, revise_keys=revise_keys)
@@ -144,3 +157,35 @@ class StrictRunner(Runner):
         self.logger.log(level, f'Loaded checkpoint {filename} '
                         f'({diff.matched} tensors).')
         return checkpoint
+
+    def _init_model_weights(self) -> None:
+        """mmengine's weight init, except for a sharded model: the
+        :class:`~dinov3_mm.engine.fsdp.FSDPWrapper` initialised it before
+        sharding."""
+        if not is_sharded_model(self.model):
+            super()._init_model_weights()
+
+    def _read_into_shards(self, filename: str, model) -> dict:
+        """A checkpoint with its tensors placed like the sharded model's."""
+        checkpoint = load_weights_only(filename, merge=False)
+        local = False
+        if is_shard_index(checkpoint):
+            checkpoint, local = read_for_rank(filename, checkpoint)
+        optimizer = (self.optim_wrapper.optimizer if isinstance(
+            self.optim_wrapper, OptimWrapper) else None)
+        return place_checkpoint(checkpoint, model, optimizer, local)
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        """mmengine's save; a sharded model saves a sharded checkpoint.
+
+        mmengine builds the checkpoint on rank 0 only; with a sharded model
+        every rank builds it (each holds its own rows) and writes its shard
+        through :func:`~dinov3_mm.engine.fsdp.save_rank_shards`.
+        """
+        if not is_sharded_model(self.model):
+            return super().save_checkpoint(out_dir, filename, *args,
+                                           **kwargs)
+        with mock.patch.object(mmengine_runner, 'save_checkpoint',
+                               save_rank_shards):
+            Runner.save_checkpoint.__wrapped__(self, out_dir, filename,
+                                               *args, **kwargs)
