@@ -136,6 +136,18 @@ class ClsPlotHook(Hook):
             return []
         return [out]
 
+    @staticmethod
+    def _training_ends(runner) -> bool:
+        """Whether the validation just run follows the last training
+        epoch or iteration (not a validation-only run)."""
+        loop = getattr(runner, '_train_loop', None)
+        if loop is None or isinstance(loop, dict):
+            return False
+        if getattr(loop, 'max_epochs', None) is not None and \
+                hasattr(loop, 'epoch'):
+            return loop.epoch >= loop.max_epochs
+        return loop.iter >= loop.max_iters
+
     def _run(self, runner, what: str, func, *args) -> None:
         if not is_main_process():
             return
@@ -160,7 +172,8 @@ class ClsPlotHook(Hook):
             return
         self._run(runner, 'validation plots', self._plot_eval,
                   runner.val_evaluator, 'val')
-        if self.curves_after_val:
+        # after the last epoch's validation, after_train draws them
+        if self.curves_after_val and not self._training_ends(runner):
             self._run(runner, 'training curves', self._plot_curves)
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:

@@ -5,6 +5,7 @@ from typing import Callable, Optional, Union
 from unittest import mock
 
 import mmengine.runner.runner as mmengine_runner
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapper
@@ -21,6 +22,7 @@ from dinov3_mm.utils.sharded_checkpoint import is_shard_index
 from dinov3_mm.utils.state_dict_loading import (DEFAULT_REVISE_KEYS,
                                                 load_model_weights)
 
+from .config_text import TextCachedConfig
 from .console import file_only_below, restore_console, runtime_environment
 from .resume_checkpoint import find_resume_checkpoint
 
@@ -47,6 +49,8 @@ class StrictRunner(Runner):
     * A model sharded by :class:`~dinov3_mm.engine.fsdp.FSDPWrapper` saves
       sharded checkpoints (every rank its rows, the index last) and loads
       them, or unsharded ones, into its shards.
+    * The config's text (log, dumps, checkpoint ``meta``) is formatted once
+      (:class:`~.config_text.TextCachedConfig`), not at every use.
     * A calm console: what is logged at INFO while the runner is built (the
       environment, the whole config, the hook order) goes to the log file
       ``<work_dir>/<timestamp>/<timestamp>.log`` only; one line names that
@@ -60,6 +64,8 @@ class StrictRunner(Runner):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        if isinstance(kwargs.get('cfg'), Config):
+            kwargs['cfg'] = TextCachedConfig.of(kwargs['cfg'])
         cfg = kwargs.get('cfg') or {}
         self._verbose = bool(cfg.get('verbose', False))
         self._console_mute = None
