@@ -10,6 +10,7 @@ Triton model repositories: ``triton/`` (``onnxruntime_onnx`` backend) and
 ``triton_python/`` (onnxruntime inside the Python backend).
 """
 import argparse
+import json
 import math
 import sys
 
@@ -17,7 +18,7 @@ from dinov3_mm.engine.cli_options import CfgOptionsAction
 
 from dinov3_mm.deploy import ExportError, ParityError
 from dinov3_mm.deploy.deployment import deploy
-from dinov3_mm.utils.cli import (add_debug_argument, cli_main,
+from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
                                  require_checkpoint, require_config)
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
@@ -35,6 +36,19 @@ def _limit(text: str):
         raise argparse.ArgumentTypeError(
             f'expected a positive whole number or "none", got {text}')
     return int(value)
+
+
+def _read_json(path):
+    """The content of a JSON file given on the command line, or None."""
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UserError(f'--ood-threshold {path}: cannot read it as JSON '
+                        f'({exc}); write it with tools/test_ood.py '
+                        '--write-threshold msp') from exc
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,6 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--name', default='dinov3',
                         help='Triton ensemble name')
     parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument(
+        '--ood-threshold', metavar='JSON',
+        help='ood_threshold.json of tools/test_ood.py --write-threshold msp: '
+        'the classification ensemble also returns OOD (true when the top '
+        'probability is below the threshold)')
     parser.add_argument(
         '--parity-images', nargs='+',
         help='image files or folders for the parity check (default: the '
@@ -94,7 +113,8 @@ def main(argv=None) -> int:
             instance_kind=args.instance_kind,
             parity_images=args.parity_images,
             num_parity_images=args.num_parity_images, name=args.name,
-            topk=args.topk, cfg_options=args.cfg_options,
+            topk=args.topk, ood_threshold=_read_json(args.ood_threshold),
+            cfg_options=args.cfg_options,
             max_image_pixels=args.max_image_pixels,
             max_image_bytes=args.max_image_bytes)
     except (ExportError, ParityError, FileNotFoundError, ValueError) as exc:

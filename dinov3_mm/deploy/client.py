@@ -263,17 +263,21 @@ def image_result(outputs: Dict[str, np.ndarray], index: int,
             segmentation masks (labels come named from the server).
 
     Returns:
-        dict: ``labels`` (``[{'label', 'score'}]``) for classification;
+        dict: ``labels`` (``[{'label', 'score'}]``) for classification,
+        and ``ood`` (bool) when the deployment has an OOD threshold;
         ``mask_size`` (``[h, w]``) and ``class_fractions`` (class name or
         index to the fraction of pixels) for segmentation; ``embedding_dim``
         and ``norm`` for features.
     """
     if 'LABELS' in outputs:
-        return dict(labels=[
+        result = dict(labels=[
             dict(label=lb.decode() if isinstance(lb, bytes) else str(lb),
                  score=float(sc))
             for lb, sc in zip(outputs['LABELS'][index],
                               outputs['SCORES'][index])])
+        if 'OOD' in outputs:
+            result['ood'] = bool(outputs['OOD'][index].reshape(-1)[0])
+        return result
     if 'MASK' in outputs:
         mask = outputs['MASK'][index]
         ids, counts = np.unique(mask, return_counts=True)
@@ -292,8 +296,9 @@ def describe(outputs: Dict[str, np.ndarray], index: int,
     :func:`image_result`)."""
     result = image_result(outputs, index, classes)
     if 'labels' in result:
-        return ' '.join(f"{r['label']}:{r['score']:.4f}"
+        line = ' '.join(f"{r['label']}:{r['score']:.4f}"
                         for r in result['labels'])
+        return line + (' OOD' if result.get('ood') else '')
     if 'class_fractions' in result:
         h, w = result['mask_size']
         share = ' '.join(f'{name}:{frac:.3f}'

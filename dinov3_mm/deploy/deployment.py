@@ -98,6 +98,7 @@ def deploy(config,
            extra_sizes: Optional[Sequence[Sequence[int]]] = None,
            name: str = 'dinov3',
            topk: int = 5,
+           ood_threshold: Optional[dict] = None,
            cfg_options: Optional[dict] = None,
            max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
            max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES) -> dict:
@@ -125,6 +126,10 @@ def deploy(config,
             dynamic H/W; default: 1.5 times the input size.
         name (str): Triton ensemble name. Defaults to ``'dinov3'``.
         topk (int): Labels returned by the classification ensemble.
+        ood_threshold (dict, optional): ``dict(score='msp', threshold=t)``
+            (``tools/test_ood.py --write-threshold``): the classification
+            ensemble also returns ``OOD`` (BOOL ``[1]``), true when the
+            image's top probability is below ``t``.
         cfg_options (dict, optional): Config overrides.
         max_image_pixels (int, optional): The served preprocessing refuses
             images whose header declares more pixels, before decoding
@@ -144,10 +149,14 @@ def deploy(config,
             image is above a limit.
     """
     _check_options(dynamic, precision)
+    ood = check_ood_threshold(ood_threshold)
     limits = serving_limits(max_image_pixels, max_image_bytes)
     _check_precision(precision)
     model = _build_model(config, checkpoint, cfg_options)
     task = detect_task(model) if task in (None, 'auto') else task
+    if ood and task != 'classification':
+        raise ValueError(f'An OOD threshold applies to classifiers; this '
+                         f'model serves {task}.')
     config_name = config if isinstance(config, str) else 'the config'
     spec = serving_spec(model, task, config_name=config_name, **limits)
     os.makedirs(work_dir, exist_ok=True)
@@ -172,12 +181,26 @@ def deploy(config,
     repo_batch = max_batch_size if 'batch' in dynamic else 1
     repos = _write_repositories(work_dir, onnx_path, spec,
                                 _num_outputs(checks[0], task), name,
-                                repo_batch, instance_kind, topk)
+                                repo_batch, instance_kind, topk, ood)
     summary.update(repositories=repos, ensemble=name, spec=spec,
                    limits=limits,
                    server_args=server_args(limits, repo_batch))
     _write_summary(summary, work_dir)
     return summary
+
+
+def check_ood_threshold(entry: Optional[dict]) -> Optional[dict]:
+    """``dict(score='msp', threshold=float)`` or None; else a ValueError."""
+    if entry is None:
+        return None
+    score, threshold = entry.get('score'), entry.get('threshold')
+    if score != 'msp' or not isinstance(threshold, (int, float)):
+        raise ValueError(
+            f'OOD threshold {entry!r}: a served classifier flags OOD images '
+            "by their top probability; expected {'score': 'msp', "
+            "'threshold': <number>} as tools/test_ood.py --write-threshold "
+            'msp writes it.')
+    return dict(score=score, threshold=float(threshold))
 
 
 def _check_options(dynamic: Sequence[str], precision: str) -> None:
@@ -310,7 +333,8 @@ def _write_parity_report(summary: dict, work_dir: str) -> None:
 
 def _write_repositories(work_dir: str, onnx_path: str, spec: dict,
                         num_outputs: int, name: str, max_batch_size: int,
-                        instance_kind: str, topk: int) -> Dict[str, str]:
+                        instance_kind: str, topk: int,
+                        ood: Optional[dict] = None) -> Dict[str, str]:
     """The two Triton repositories; their absolute paths by backend."""
     repos = {}
     for folder, backend in (('triton', 'onnxruntime'),
@@ -319,7 +343,7 @@ def _write_repositories(work_dir: str, onnx_path: str, spec: dict,
         write_triton_repository(
             repo, onnx_path, spec, num_outputs, name=name, backend=backend,
             max_batch_size=max_batch_size, instance_kind=instance_kind,
-            topk=topk)
+            topk=topk, ood=ood)
         repos[backend] = osp.abspath(repo)
     return repos
 

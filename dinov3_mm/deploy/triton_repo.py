@@ -6,7 +6,8 @@ Layout written by :func:`write_triton_repository` (``NAME`` defaults to
     <repo>/
       NAME_preprocess/   Python backend: image bytes -> INPUT, META
       NAME_model/        onnxruntime_onnx (or Python backend + onnxruntime)
-      NAME_postprocess/  Python backend: PROBS -> LABELS/SCORES/CLASS_IDS,
+      NAME_postprocess/  Python backend: PROBS -> LABELS/SCORES/CLASS_IDS
+                         (and OOD with an OOD threshold),
                          or LOGITS + META -> MASK
       NAME/              ensemble: IMAGE -> labels / MASK / EMBEDDINGS
 
@@ -163,7 +164,8 @@ def _python_model(folder: str, template: str, files: Dict[str, object]
         _write(osp.join(version, name), json.dumps(content, indent=2))
 
 
-def _ensemble_steps(names: Dict[str, str], task: str) -> str:
+def _ensemble_steps(names: Dict[str, str], task: str,
+                    ood: bool = False) -> str:
     def step(model, inputs, outputs):
         maps = ''.join(f'      input_map {{ key: "{k}" value: "{v}" }}\n'
                        for k, v in inputs.items())
@@ -182,8 +184,8 @@ def _ensemble_steps(names: Dict[str, str], task: str) -> str:
             step(names['model'], {'input': 'preprocessed'},
                  {'probs': 'probs'}),
             step(names['postprocess'], {'PROBS': 'probs'}, {
-                'LABELS': 'LABELS', 'SCORES': 'SCORES',
-                'CLASS_IDS': 'CLASS_IDS'
+                name: name for name, _, _ in ensemble_outputs(
+                    task, 1, 1, ood)
             }),
         ]
     elif task == 'segmentation':
@@ -201,14 +203,16 @@ def _ensemble_steps(names: Dict[str, str], task: str) -> str:
         '\n  ]\n}\n'
 
 
-def ensemble_outputs(task: str, num_classes: int, topk: int
-                     ) -> List[Tensor]:
-    """What a client gets back from the ensemble."""
+def ensemble_outputs(task: str, num_classes: int, topk: int,
+                     ood: bool = False) -> List[Tensor]:
+    """What a client gets back from the ensemble (``OOD`` with an OOD
+    threshold)."""
     if task == 'classification':
         k = min(topk, num_classes)
         return [('LABELS', 'TYPE_STRING', (k, )),
                 ('SCORES', 'TYPE_FP32', (k, )),
-                ('CLASS_IDS', 'TYPE_INT32', (k, ))]
+                ('CLASS_IDS', 'TYPE_INT32', (k, ))] + (
+                    [('OOD', 'TYPE_BOOL', (1, ))] if ood else [])
     if task == 'segmentation':
         return [('MASK', 'TYPE_UINT8', (-1, -1))]
     return [('EMBEDDINGS', 'TYPE_FP32', (num_classes, ))]
@@ -225,7 +229,8 @@ def write_triton_repository(repo: str,
                             max_queue_delay_us: int = 2000,
                             instance_kind: str = 'cpu',
                             instance_count: int = 1,
-                            topk: int = 5) -> Dict[str, str]:
+                            topk: int = 5,
+                            ood: Optional[dict] = None) -> Dict[str, str]:
     """Write a complete, servable model repository.
 
     Args:
@@ -247,6 +252,9 @@ def write_triton_repository(repo: str,
             and postprocessing always run on the CPU).
         instance_count (int): Instances of the ONNX model. Defaults to 1.
         topk (int): Labels returned per image. Defaults to 5.
+        ood (dict, optional): ``dict(score='msp', threshold=t)``: the
+            classification postprocess also returns ``OOD`` (BOOL ``[1]``),
+            true when the top probability is below ``t``.
 
     Returns:
         dict: Model role (``ensemble``, ``preprocess``, ``model``,
@@ -305,9 +313,10 @@ def write_triton_repository(repo: str,
                    [('IMAGE', 'TYPE_STRING', (1, ))],
                    [('INPUT', 'TYPE_FP32', (3, h, w)), meta], python,
                    _batching(preferred, max_queue_delay_us) + cpu))
-    final = ensemble_outputs(task, num_outputs, topk)
+    final = ensemble_outputs(task, num_outputs, topk, bool(ood))
     if task != 'features':
         post_spec = dict(task=task, topk=topk, threshold=spec['threshold'],
+                         ood=ood,
                          classes=_class_list(spec, num_outputs),
                          max_image_pixels=(spec.get('limits') or {}).get(
                              'max_image_pixels'))
@@ -327,7 +336,7 @@ def write_triton_repository(repo: str,
     _write(osp.join(folders['ensemble'], 'config.pbtxt'),
            _config(names['ensemble'], max_batch_size,
                    [('IMAGE', 'TYPE_STRING', (1, ))], final,
-                   'platform: "ensemble"\n', _ensemble_steps(names, task)))
+                   'platform: "ensemble"\n', _ensemble_steps(names, task, bool(ood))))
     os.makedirs(osp.join(folders['ensemble'], '1'), exist_ok=True)
     return folders
 

@@ -34,16 +34,25 @@ from dinov3_mm.deploy.server import TritonServer, TritonServerError
 pytestmark = pytest.mark.filterwarnings('ignore')
 
 
-def _serve(checkpoint, folder):
+def _serve(checkpoint, folder, **options):
     deploy(checkpoint['config'], checkpoint['checkpoint'], folder,
-           max_batch_size=8, topk=3)
+           max_batch_size=8, topk=3, **options)
     return TritonServer(osp.join(folder, 'triton_python'),
                         startup_timeout=120)
 
 
+def _ood_threshold(checkpoint):
+    """The median top probability of the test images: half are OOD."""
+    top = _torch_probs(checkpoint, _cls_images(checkpoint)).max(1)
+    return float(np.median(top))
+
+
 @pytest.fixture(scope='module')
 def cls_server(cls_checkpoint, tmp_path_factory):
-    with _serve(cls_checkpoint, str(tmp_path_factory.mktemp('d'))) as server:
+    ood = dict(score='msp', threshold=_ood_threshold(cls_checkpoint))
+    with _serve(cls_checkpoint, str(tmp_path_factory.mktemp('d')),
+                ood_threshold=ood) as server:
+        server.ood_threshold = ood['threshold']
         yield server
 
 
@@ -83,6 +92,11 @@ def test_classification_matches_pytorch(cls_server, cls_checkpoint,
     names = np.array(cls_checkpoint['classes'])[order]
     assert [[lb.decode() for lb in row] for row in out['LABELS']] == \
         names.tolist()
+    # tools/test_ood.py --write-threshold msp, served: top prob below it
+    flags = ref.max(1) < cls_server.ood_threshold
+    assert out['OOD'].shape == (len(files), 1) and 0 < flags.sum() < len(
+        files)
+    np.testing.assert_array_equal(out['OOD'][:, 0], flags)
 
 
 @pytest.mark.parametrize('protocol', ['http', 'grpc'])

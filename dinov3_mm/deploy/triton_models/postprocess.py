@@ -4,7 +4,9 @@ Written into a model repository by ``tools/deploy.py`` with ``image_ops.py``
 and ``postprocess.json`` (task, class names, top-k, threshold).
 
 Classification: ``PROBS`` (FP32 ``[K]``) -> ``LABELS`` (BYTES ``[k]``),
-``SCORES`` (FP32 ``[k]``), ``CLASS_IDS`` (INT32 ``[k]``), best first.
+``SCORES`` (FP32 ``[k]``), ``CLASS_IDS`` (INT32 ``[k]``), best first; with
+an ``ood`` entry (``{"score": "msp", "threshold": t}``) also ``OOD`` (BOOL
+``[1]``): the top probability is below ``t``.
 Segmentation: ``LOGITS`` (FP32 ``[K, H, W]``) and ``META`` -> ``MASK``
 (UINT8 ``[ori_h, ori_w]``): padding removed, logits resized to the original
 image size, then argmax (or sigmoid > threshold for one class).
@@ -60,11 +62,16 @@ class TritonPythonModel:
         scores = np.take_along_axis(probs, ids, axis=1)
         labels = np.vectorize(lambda i: self.classes[i].encode(),
                               otypes=[object])(ids)
-        return [
+        outputs = [
             pb_utils.Tensor('LABELS', labels.astype(np.object_)),
             pb_utils.Tensor('SCORES', scores.astype(np.float32)),
             pb_utils.Tensor('CLASS_IDS', ids.astype(np.int32)),
         ]
+        ood = self.spec.get('ood')
+        if ood:
+            flags = probs.max(axis=1, keepdims=True) < ood['threshold']
+            outputs.append(pb_utils.Tensor('OOD', flags.astype(np.bool_)))
+        return outputs
 
     def _segmentation(self, request):
         logits = pb_utils.get_input_tensor_by_name(request,

@@ -7,10 +7,15 @@ from .classification import (auroc, average_precision, binary_auroc,
                              confusion_matrix, pr_curve, precision_recall_f1,
                              roc_curve, topk_accuracy)
 from .knn import knn_accuracy, knn_classify
+from .ood import (OOD_SCORES, fit_mahalanobis, fpr_at_tpr, knn_score,
+                  logit_score, mahalanobis_score, ood_metrics,
+                  threshold_at_tpr)
 from .segmentation import intersect_and_union
 
 __all__ = [
     'auroc', 'average_precision', 'binary_auroc', 'confusion_matrix',
     'pr_curve', 'precision_recall_f1', 'roc_curve', 'topk_accuracy',
-    'knn_accuracy', 'knn_classify', 'intersect_and_union'
+    'knn_accuracy', 'knn_classify', 'intersect_and_union', 'OOD_SCORES',
+    'fit_mahalanobis', 'fpr_at_tpr', 'knn_score', 'logit_score',
+    'mahalanobis_score', 'ood_metrics', 'threshold_at_tpr'
 ]
