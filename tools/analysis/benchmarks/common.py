@@ -1,6 +1,6 @@
 """Helpers shared by the benchmarks: dtypes, timing, peak RSS, tables."""
 import contextlib
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -44,3 +44,26 @@ def rows_to_markdown(rows: List[Dict[str, object]],
         lines.append('| ' + ' | '.join(str(row.get(c, '')) for c in cols) +
                      ' |')
     return '\n'.join(lines)
+
+
+def best_of_alternating(timers: Dict[str, Callable[[], float]],
+                        rounds: int) -> Dict[str, float]:
+    """Fastest result of each timer over ``rounds`` rounds.
+
+    Every round calls each timer once, and the order flips every round, so
+    no side always runs first (warm caches, turbo, a neighbour's load).
+
+    Args:
+        timers (dict): A name and a function returning seconds, per side.
+        rounds (int): Rounds to run.
+
+    Returns:
+        dict: The minimum seconds per name.
+    """
+    times: Dict[str, List[float]] = {name: [] for name in timers}
+    order = list(timers)
+    for _ in range(rounds):
+        for name in order:
+            times[name].append(timers[name]())
+        order.reverse()
+    return {name: min(values) for name, values in times.items()}

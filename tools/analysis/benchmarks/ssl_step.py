@@ -1,5 +1,6 @@
 """Images/s of one self-supervised (DINOv3SSL) training step vs a supervised
 classifier step on the same backbone, on the CPU."""
+import functools
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -9,7 +10,8 @@ from mmengine.registry import init_default_scope
 from dinov3_mm.registry import MODELS
 from dinov3_mm.utils.quiet_init import init_weights_quietly
 
-from .common import BENCH_DTYPES, autocast, rows_to_markdown
+from .common import (BENCH_DTYPES, autocast, best_of_alternating,
+                     rows_to_markdown)
 
 
 def _ssl_step_fn(arch: str, batch_size: int, n_local: int, global_size: int,
@@ -105,13 +107,9 @@ def benchmark_ssl_step(arch: str = 'small',
     }
     for step in steps.values():
         _timed(step, 1, cast)  # warm-up
-    times: Dict[str, List[float]] = {k: [] for k in steps}
-    order = list(steps)
-    for _ in range(rounds):
-        for name in order:
-            times[name].append(_timed(steps[name], iters, cast))
-        order.reverse()
-    best = {k: min(v) for k, v in times.items()}
+    best = best_of_alternating(
+        {name: functools.partial(_timed, step, iters, cast)
+         for name, step in steps.items()}, rounds)
     return dict(
         arch=arch, dtype=dtype, batch_size=batch_size,
         crops=f'2x{global_size} + {n_local}x{local_size}',

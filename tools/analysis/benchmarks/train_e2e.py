@@ -16,12 +16,15 @@ timed from process start to exit (imports included), in alternating order:
 * ``train_py_as_is``: ``tools/train.py CONFIG`` with the config's own extras
   on top (best checkpoint, ``ClsPlotHook`` pictures), to show what they cost.
 """
+import functools
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Dict, List
+
+from .common import best_of_alternating
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -135,7 +138,6 @@ def benchmark_train_e2e(config: str, data_root: str, epochs: int,
     """
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.path.join(
         REPO, 'tools', 'analysis'))
-    times = dict(train_py=[], plain=[], train_py_as_is=[])
     label = os.path.relpath(config, REPO) + (f' (ViT {vit_arch})'
                                              if vit_arch else '')
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,11 +159,9 @@ def benchmark_train_e2e(config: str, data_root: str, epochs: int,
             plain=[sys.executable, '-m', 'benchmarks.train_e2e', config,
                    str(epochs), data_root, os.path.join(tmp, 'plain.pth')],
             train_py_as_is=train_cmd('as_is'))
-        for r in range(rounds):
-            order = list(commands.items())
-            for side, cmd in (order if r % 2 == 0 else order[::-1]):
-                times[side].append(_timed(cmd, env))
-    best = {k: min(v) for k, v in times.items()}
+        best = best_of_alternating(
+            {side: functools.partial(_timed, cmd, env)
+             for side, cmd in commands.items()}, rounds)
     return dict(config=label, epochs=epochs,
                 train_py_s=round(best['train_py'], 1),
                 plain_s=round(best['plain'], 1),

@@ -11,6 +11,7 @@ cross-entropy, ``loss.backward()`` and ``torch.optim.AdamW`` with its
 defaults.
 """
 import tempfile
+import functools
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -23,7 +24,8 @@ from dinov3_mm.engine.optimizers.fused import prefer_fused_optimizer
 from dinov3_mm.registry import MODELS
 from dinov3_mm.structures import DataSample
 
-from .common import BENCH_DTYPES, autocast, rows_to_markdown, sync
+from .common import (BENCH_DTYPES, autocast, best_of_alternating,
+                     rows_to_markdown, sync)
 
 NUM_CLASSES = 10
 LR = 1e-4
@@ -211,13 +213,9 @@ def benchmark_train_step(arch: str = 'small',
     for step in steps.values():
         for _ in range(warmup - 1):
             step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    order = list(steps)
-    for _ in range(rounds):
-        for name in order:
-            times[name].append(_timed(steps[name], iters, device))
-        order.reverse()
-    best = {k: min(v) for k, v in times.items()}
+    best = best_of_alternating(
+        {name: functools.partial(_timed, step, iters, device)
+         for name, step in steps.items()}, rounds)
     return dict(
         arch=arch, dtype=dtype, device=device, batch_size=batch_size,
         img_size=img_size, threads=torch.get_num_threads(), fused=fused,
