@@ -10,7 +10,9 @@ Examples::
     python tools/triton_client.py data/shapes/test --benchmark \\
         --concurrency 8 --requests 400
 
-Prints one line per image (top-k labels, or mask size and the fraction of
+Prints one line per image (top-k labels, followed by ``OOD`` when a
+deployment made with ``tools/deploy.py --ood-threshold`` flags the image as
+out-of-distribution; or mask size and the fraction of
 pixels of each class, named after the classes the server publishes, or
 ``--classes``); ``--json`` also writes them
 per image, ``--save-masks`` writes returned masks as palette PNGs (class

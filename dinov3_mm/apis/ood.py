@@ -1,33 +1,44 @@
-"""Out-of-distribution evaluation of a trained classifier (``tools/test_ood.py``).
+"""Out-of-distribution (OOD) evaluation of a trained classifier.
 
-The config's test set is the in-distribution (ID) set; each OOD folder is any
-folder tree of images. Every image goes through the config's test pipeline
-and the model once: its logits give the ``msp``, ``max_logit`` and ``energy``
-scores, its pooled backbone feature the ``knn`` and ``mahalanobis`` scores,
-which compare it with the features of the config's training set (also read
-with the test pipeline). See :mod:`dinov3_mm.evaluation.functional.ood` for
-the definitions; higher scores mean more in-distribution.
+What ``tools/test_ood.py`` runs. The config's test set is the
+in-distribution (ID) set; each OOD folder is any folder tree of images. Every
+image goes once through the config's test pipeline and the model: its logits
+give the ``msp``, ``max_logit`` and ``energy`` scores, its pooled feature (the
+head's input, :meth:`ClsHead.pre_logits`) the ``knn`` and ``mahalanobis``
+scores, which compare it with the features of the config's training set (read
+with the test pipeline, without augmentation). The definitions are in
+:mod:`dinov3_mm.evaluation.functional.ood`; higher scores mean more
+in-distribution.
 
-Writes into the work dir: ``ood_results.json`` (per OOD folder and score:
-AUROC, FPR at 95 % TPR, AUPR-In, AUPR-Out, and the threshold that keeps 95 %
-of ID images), ``ood_results.md`` (the same as tables) and
-``ood_histograms.png`` (score histograms, ID against each OOD folder).
+Call graph of :func:`run_ood`::
+
+    list_ood_images           every OOD folder listed and header-checked
+    init_model                + check_ood_model (a single-label classifier)
+    collect_outputs           logits and pooled features of the train split
+                              (for knn / mahalanobis), the test set and each
+                              OOD folder
+    compute_scores            per set and score
+    ood_metrics               per OOD folder and score
+    write_ood_report          ood_results.json / .md, ood_scores.csv,
+                              ood_hist_<score>.png
 """
 import copy
 import json
+import logging
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from dinov3_mm.datasets.unlabeled import UnlabeledImageDataset
+from dinov3_mm.datasets.transforms.cache import flatten_cached
 from dinov3_mm.evaluation.functional.ood import (FEATURE_SCORES, OOD_SCORES,
-                                                 fit_mahalanobis, knn_score,
-                                                 logit_score,
+                                                 fit_mahalanobis, fpr_key,
+                                                 knn_score, logit_score,
                                                  mahalanobis_score,
                                                  ood_metrics,
                                                  threshold_at_tpr)
@@ -35,52 +46,153 @@ from dinov3_mm.registry import DATASETS
 from dinov3_mm.utils.atomic_write import atomic_write_text
 from dinov3_mm.utils.progress import track
 
-from .inference import init_model
+from .inference import build_test_pipeline, init_model, list_images
+from .ood_report import ID_SET, write_ood_report
+from .unreadable import (Skipped, UnreadableImageError, describe_unreadable,
+                         header_problems, run_load_pipeline,
+                         write_skipped_csv)
 
-#: Scores a deployed classifier can compute from the probabilities it
-#: serves (``tools/deploy.py --ood-threshold``).
+#: Scores a deployed classifier computes from the probabilities it serves
+#: (``tools/deploy.py --ood-threshold``); the others need logits or
+#: features that the exported model does not return.
 DEPLOYABLE_SCORES = ('msp', )
+#: Written by ``tools/test_ood.py --write-threshold``, read by
+#: ``tools/deploy.py --ood-threshold``.
+THRESHOLD_FILE = 'ood_threshold.json'
 
 
-def _pooled(feats) -> Tensor:
-    """A ``(B, C)`` feature from the backbone (or neck) output."""
-    feat = feats[-1] if isinstance(feats, (tuple, list)) else feats
-    if isinstance(feat, (tuple, list)):  # e.g. (patch map, class token)
-        feat = feat[-1]
-    return feat.flatten(2).mean(-1) if feat.ndim > 2 else feat
+class ImageFiles(Dataset):
+    """Image files through a test pipeline; an unreadable file gives its
+    :class:`UnreadableImageError` in place of a sample.
+
+    Args:
+        paths (sequence[str]): The files.
+        pipeline (callable): From
+            :func:`~dinov3_mm.apis.inference.build_test_pipeline`.
+    """
+
+    def __init__(self, paths: Sequence[str], pipeline) -> None:
+        self.paths = list(paths)
+        self.pipeline = pipeline
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            return run_load_pipeline(self.pipeline,
+                                     dict(img_path=self.paths[index]))
+        except UnreadableImageError as exc:
+            return exc
+
+
+def _collate(items: list) -> Tuple[Optional[dict], List[Tuple[str, str]]]:
+    """A batch of the readable samples, and the unreadable ones."""
+    samples = [s for s in items if not isinstance(s, UnreadableImageError)]
+    errors = [(e.path, e.reason) for e in items
+              if isinstance(e, UnreadableImageError)]
+    return (pseudo_collate(samples) if samples else None), errors
+
+
+def check_ood_model(model: nn.Module, config: str) -> None:
+    """Refuse a model whose outputs are not single-label class logits.
+
+    Raises:
+        ValueError: A segmentor or feature model (no ``head``), or a
+            multi-label head (its sigmoid scores are not a distribution).
+    """
+    head = getattr(model, 'head', None)
+    if head is None or hasattr(model, 'decode_head') or \
+            not hasattr(head, 'pre_logits'):
+        raise ValueError(
+            f'OOD detection scores the logits and pooled features of a '
+            f'classifier; {config} builds a {type(model).__name__} without '
+            'a classification head.')
+    if getattr(head, 'multi_label', False):
+        raise ValueError(
+            f'{config} has a multi-label head ({type(head).__name__}): its '
+            'sigmoid scores are no distribution over classes, so msp, '
+            'max_logit and energy do not apply. Use a single-label '
+            'classifier.')
 
 
 @torch.no_grad()
-def collect_outputs(model: nn.Module, dataset, batch_size: int,
-                    num_workers: int, what: str) -> Dict[str, Tensor]:
-    """Logits, pooled features (and labels, where known) of a dataset."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                        num_workers=num_workers, collate_fn=pseudo_collate)
-    logits, feats, labels = [], [], []
-    for batch in track(loader, f'OOD: {what}', unit='batch'):
+def collect_outputs(model: nn.Module, loader, desc: str,
+                    skipped: Optional[Skipped] = None) -> Dict[str, Tensor]:
+    """Logits, pooled features (and labels, where every sample has one) of
+    the images of a dataloader.
+
+    Args:
+        model (nn.Module): A classifier (:func:`check_ood_model`).
+        loader: Yields mmengine batches, or ``(batch, unreadable)`` pairs
+            from an :class:`ImageFiles` loader.
+        desc (str): Label of the progress bar.
+        skipped (list, optional): Receives ``(path, reason)`` of unreadable
+            files; without it an unreadable file raises.
+
+    Returns:
+        dict: ``logits`` ``(N, K)``, ``features`` ``(N, C)`` (float32, CPU),
+        ``paths`` (the image files, in order) and ``labels`` ``(N,)`` when
+        known.
+
+    Raises:
+        UnreadableImageError: An unreadable file (without ``skipped``).
+    """
+    logits, feats, labels, paths = [], [], [], []
+    labelled = True
+    for batch in track(loader, desc, unit='batch'):
+        if isinstance(batch, tuple):
+            batch, errors = batch
+            if errors and skipped is None:
+                raise UnreadableImageError(*errors[0])
+            if errors:
+                skipped.extend(errors)
+            if batch is None:
+                continue
         data = model.data_preprocessor(batch, False)
         out = model.extract_feat(data['inputs'])
-        logits.append(model.head(out).float())
-        feats.append(_pooled(out).float())
+        feats.append(model.head.pre_logits(out).float().cpu())
+        logits.append(model.head(out).float().cpu())
         samples = data.get('data_samples') or []
-        if samples and all('gt_label' in s for s in samples):
-            labels.append(torch.cat([s.gt_label.reshape(-1)[:1]
+        paths += [s.metainfo.get('img_path', '') for s in samples]
+        labelled = labelled and bool(samples) and all(
+            'gt_label' in s for s in samples)
+        if labelled:
+            labels.append(torch.cat([s.gt_label.reshape(-1)[:1].cpu()
                                      for s in samples]))
-    result = dict(logits=torch.cat(logits), features=torch.cat(feats))
-    if labels:
-        result['labels'] = torch.cat(labels)
+    if not logits:
+        return dict(logits=torch.zeros(0, model.head.num_classes),
+                    features=torch.zeros(0, model.head.in_channels),
+                    paths=[])
+    result = dict(logits=torch.cat(logits), features=torch.cat(feats),
+                  paths=paths)
+    if labelled:
+        result['labels'] = torch.cat(labels).long()
     return result
 
 
 def compute_scores(outputs: Dict[str, Tensor], scores: Sequence[str],
-                   reference: Optional[Dict[str, Tensor]], k: int,
-                   mahalanobis=None) -> Dict[str, Tensor]:
-    """The requested scores of one set's outputs."""
+                   train_features: Optional[Tensor] = None, k: int = 10,
+                   mahalanobis: Optional[Dict[str, Tensor]] = None
+                   ) -> Dict[str, Tensor]:
+    """The requested scores of one set's outputs.
+
+    Args:
+        outputs (dict): From :func:`collect_outputs`.
+        scores (sequence[str]): Names from
+            :data:`~dinov3_mm.evaluation.functional.ood.OOD_SCORES`.
+        train_features (Tensor, optional): Reference of ``knn``.
+        k (int): Neighbour of ``knn``.
+        mahalanobis (dict, optional): From
+            :func:`~dinov3_mm.evaluation.functional.ood.fit_mahalanobis`.
+
+    Returns:
+        dict: Score name to ``(N,)`` float64 scores.
+    """
     result = {}
     for name in scores:
         if name == 'knn':
-            result[name] = knn_score(reference['features'],
-                                     outputs['features'], k)
+            result[name] = knn_score(train_features, outputs['features'], k)
         elif name == 'mahalanobis':
             result[name] = mahalanobis_score(mahalanobis,
                                              outputs['features'])
@@ -89,10 +201,60 @@ def compute_scores(outputs: Dict[str, Tensor], scores: Sequence[str],
     return result
 
 
-def _dataset_with_pipeline(dataset_cfg, pipeline):
+def list_ood_images(folders: Sequence[str], skip_unreadable: bool = False
+                    ) -> Dict[str, Tuple[List[str], Skipped]]:
+    """The image files of every OOD folder (recursively) whose header reads.
+
+    Args:
+        folders (sequence[str]): The OOD folders.
+        skip_unreadable (bool): Leave out files whose header does not read
+            (missing, empty, not an image) instead of raising.
+
+    Returns:
+        dict: Folder to its readable files and ``(path, reason)`` of the
+        files left out.
+
+    Raises:
+        FileNotFoundError: A folder does not exist.
+        ValueError: A folder holds no image (the message names it), or
+            (without ``skip_unreadable``) a file cannot be read.
+    """
+    listed = {}
+    for folder in folders:
+        if not osp.isdir(folder):
+            raise FileNotFoundError(f'OOD folder {folder} does not exist (or '
+                                    'is not a folder).')
+        try:
+            paths = list_images(folder)
+        except ValueError as exc:
+            raise ValueError(f'OOD folder {folder} holds no images: {exc}') \
+                from exc
+        problems = header_problems(paths)
+        if problems and not skip_unreadable:
+            raise ValueError(
+                describe_unreadable(problems) + '\nNothing was run: fix or '
+                'remove them, or pass --skip-unreadable to score the others.')
+        bad = {p for p, _ in problems}
+        listed[folder] = ([p for p in paths if p not in bad], problems)
+    return listed
+
+
+def _config_dataset(dataset_cfg, pipeline):
+    """A dataset of the config read with ``pipeline`` (decoded once)."""
     cfg = copy.deepcopy(dataset_cfg)
-    cfg['pipeline'] = copy.deepcopy(pipeline)
+    cfg['pipeline'] = [copy.deepcopy(t) for t in flatten_cached(pipeline)]
     return DATASETS.build(cfg)
+
+
+def _check_options(scores: Sequence[str], k: int, tpr: float) -> None:
+    unknown = [s for s in scores if s not in OOD_SCORES]
+    if unknown or not scores:
+        raise ValueError(f'Unknown OOD score(s) {unknown}; choose from '
+                         f'{list(OOD_SCORES)}.')
+    if k < 1:
+        raise ValueError(f'--k {k} must be at least 1.')
+    if not 0 < tpr <= 1:
+        raise ValueError(f'--tpr {tpr} must be in (0, 1].')
 
 
 def run_ood(config: str,
@@ -104,128 +266,132 @@ def run_ood(config: str,
             tpr: float = 0.95,
             batch_size: Optional[int] = None,
             num_workers: Optional[int] = None,
+            device: str = 'cpu',
+            skip_unreadable: bool = False,
             cfg_options: Optional[dict] = None) -> dict:
     """Score the config's test set against OOD folders and write a report.
 
     Args:
         config (str): The classifier's config.
         checkpoint (str): Its trained checkpoint.
-        ood_folders (sequence[str]): Folders of OOD images.
+        ood_folders (sequence[str]): Folders of OOD images (searched
+            recursively).
         work_dir (str): Where the report goes.
-        scores (sequence[str]): Scores to compute (see :data:`OOD_SCORES`).
-        k (int): Neighbour of the ``knn`` score.
+        scores (sequence[str]): Scores to compute (see
+            :data:`~dinov3_mm.evaluation.functional.ood.OOD_SCORES`).
+        k (int): Neighbour of the ``knn`` score (at most the number of
+            training images; a smaller training set lowers it, with a
+            warning). Defaults to 10.
         tpr (float): ID share kept by the reported thresholds and FPRs.
+            Defaults to 0.95.
         batch_size (int, optional): Defaults to the test dataloader's.
         num_workers (int, optional): Defaults to the test dataloader's.
+        device (str): Where the model runs. Defaults to ``'cpu'``.
+        skip_unreadable (bool): Leave out unreadable OOD images (listed in
+            ``ood_skipped.csv``) instead of stopping.
         cfg_options (dict, optional): Config overrides.
 
     Returns:
-        dict: The content of ``ood_results.json``.
+        dict: The content of ``ood_results.json``: ``thresholds`` (score to
+        the threshold keeping ``tpr`` of the ID images), ``ood`` (folder to
+        ``num_images``, ``num_skipped`` and ``metrics``: score to AUROC,
+        FPR, AUPR-In, AUPR-Out in percent), counts and settings.
 
     Raises:
-        ValueError: Unknown score, or an OOD folder without images (the
-            message names it).
+        ValueError: Unknown score, an OOD folder without images (the message
+            names it), an unreadable OOD image (without ``skip_unreadable``)
+            or a model that is not a single-label classifier.
+        FileNotFoundError: An OOD folder or the checkpoint does not exist.
     """
-    unknown = [s for s in scores if s not in OOD_SCORES]
-    if unknown:
-        raise ValueError(f'Unknown OOD score(s) {unknown}; choose from '
-                         f'{list(OOD_SCORES)}.')
-    model = init_model(config, checkpoint, cfg_options=cfg_options)
+    _check_options(scores, k, tpr)
+    listed = list_ood_images(ood_folders, skip_unreadable)
+    model = init_model(config, checkpoint, device=device,
+                       cfg_options=cfg_options)
+    check_ood_model(model, config)
     cfg = model.cfg
-    loader_cfg = cfg.test_dataloader
-    batch_size = batch_size or loader_cfg.get('batch_size', 16)
-    num_workers = (loader_cfg.get('num_workers', 0)
+    test_loader = cfg.test_dataloader
+    batch_size = batch_size or test_loader.get('batch_size', 16)
+    num_workers = (test_loader.get('num_workers', 0)
                    if num_workers is None else num_workers)
-    pipeline = loader_cfg.dataset.pipeline
-    sets = [osp.abspath(f) for f in ood_folders]
-    datasets = {f: UnlabeledImageDataset(data_root=f, pipeline=pipeline)
-                for f in sets}  # an empty folder fails before any forward
+    pipeline = test_loader.dataset.pipeline
 
-    def outputs_of(dataset, what):
-        return collect_outputs(model, dataset, batch_size, num_workers, what)
+    def loader(dataset, collate=pseudo_collate):
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                          num_workers=num_workers, collate_fn=collate)
 
-    reference = mahalanobis = None
+    train_feats = mahalanobis = None
+    num_train = 0
     if any(s in FEATURE_SCORES for s in scores):
-        reference = outputs_of(_dataset_with_pipeline(
-            cfg.train_dataloader.dataset, pipeline), 'training set features')
+        train = collect_outputs(model, loader(_config_dataset(
+            cfg.train_dataloader.dataset, pipeline)), 'OOD: training set')
+        train_feats, num_train = train['features'], len(train['features'])
+        if k > num_train:
+            print_log(f'OOD: k={k} but the training set has {num_train} '
+                      f'images; the k-NN score uses k={num_train}.',
+                      logger='current', level=logging.WARNING)
+            k = num_train
         if 'mahalanobis' in scores:
-            mahalanobis = fit_mahalanobis(reference['features'],
-                                          reference['labels'])
-    id_scores = compute_scores(outputs_of(DATASETS.build(loader_cfg.dataset),
-                                          'in-distribution test set'),
-                               scores, reference, k, mahalanobis)
-    ood_scores = {f: compute_scores(outputs_of(d, f'OOD {osp.basename(f)}'),
-                                    scores, reference, k, mahalanobis)
-                  for f, d in datasets.items()}
+            if 'labels' not in train:
+                raise ValueError(
+                    f'mahalanobis needs class labels of the training set of '
+                    f'{config}, and its samples have no gt_label; leave it '
+                    'out of --scores.')
+            mahalanobis = fit_mahalanobis(train_feats, train['labels'])
+    test_set = _config_dataset(test_loader.dataset, pipeline)
+    id_outputs = collect_outputs(model, loader(test_set), 'OOD: test set')
+    id_scores = compute_scores(id_outputs, scores, train_feats, k,
+                               mahalanobis)
+    scored = {ID_SET: id_outputs['paths']}
+    ood_scores, entries, skipped = {}, {}, []
+    image_pipeline = build_test_pipeline(cfg)
+    for folder, (files, lost) in listed.items():
+        outputs = collect_outputs(
+            model, loader(ImageFiles(files, image_pipeline), _collate),
+            f'OOD: {folder}', lost if skip_unreadable else None)
+        skipped += lost
+        if not len(outputs['logits']):
+            raise ValueError(f'None of the images of OOD folder {folder} '
+                             'could be read.')
+        ood_scores[folder] = compute_scores(outputs, scores, train_feats, k,
+                                            mahalanobis)
+        scored[folder] = outputs['paths']
+        entries[folder] = dict(
+            num_images=len(outputs['logits']),
+            num_skipped=len(lost),
+            metrics={s: ood_metrics(id_scores[s], ood_scores[folder][s], tpr)
+                     for s in scores})
     results = dict(
-        config=config, checkpoint=checkpoint, k=k, tpr=tpr,
-        num_id=len(next(iter(id_scores.values()))),
+        config=config, checkpoint=checkpoint, scores=list(scores), k=k,
+        tpr=tpr, fpr_key=fpr_key(tpr), num_train=num_train,
+        num_id=len(test_set),
         thresholds={s: threshold_at_tpr(v, tpr) for s, v in
                     id_scores.items()},
-        ood={f: dict(num_images=len(next(iter(v.values()))),
-                     metrics={s: ood_metrics(id_scores[s], v[s], tpr)
-                              for s in scores})
-             for f, v in ood_scores.items()})
-    write_ood_report(results, id_scores, ood_scores, work_dir)
+        ood=entries)
+    if skipped:
+        results['skipped'] = [list(item) for item in skipped]
+        results['skipped_list'] = write_skipped_csv(
+            skipped, osp.join(work_dir, 'ood_skipped.csv'))
+    write_ood_report(results, id_scores, ood_scores, work_dir, scored)
     return results
 
 
-def write_ood_report(results: dict, id_scores: Dict[str, Tensor],
-                     ood_scores: Dict[str, Dict[str, Tensor]],
-                     work_dir: str) -> List[str]:
-    """``ood_results.json``, ``ood_results.md`` and ``ood_histograms.png``."""
-    os.makedirs(work_dir, exist_ok=True)
-    paths = [osp.join(work_dir, n) for n in
-             ('ood_results.json', 'ood_results.md', 'ood_histograms.png')]
-    atomic_write_text(paths[0], lambda f: json.dump(results, f, indent=2))
-    atomic_write_text(paths[1], lambda f: f.write(ood_markdown(results)))
-    plot_score_histograms(id_scores, ood_scores, paths[2])
-    return paths
-
-
-def ood_markdown(results: dict) -> str:
-    """One table per OOD folder: a row per score."""
-    tpr = round(100 * results['tpr'])
-    lines = [f'# OOD detection: {results["num_id"]} in-distribution test '
-             f'images', '']
-    for folder, entry in results['ood'].items():
-        lines += [f'## {folder} ({entry["num_images"]} images)', '',
-                  f'| score | AUROC | FPR@{tpr}TPR | AUPR-In | AUPR-Out | '
-                  f'threshold ({tpr} % ID kept) |', '|---|---|---|---|---|---|']
-        for score, m in entry['metrics'].items():
-            values = list(m.values())
-            lines.append(f'| {score} | ' + ' | '.join(
-                f'{v:.2f}' for v in values) +
-                f' | {results["thresholds"][score]:.6g} |')
-        lines.append('')
-    return '\n'.join(lines)
-
-
-def plot_score_histograms(id_scores: Dict[str, Tensor],
-                          ood_scores: Dict[str, Dict[str, Tensor]],
-                          path: str) -> str:
-    """A histogram panel per score: ID against every OOD folder."""
-    from matplotlib.figure import Figure
-    names = list(id_scores)
-    fig = Figure(figsize=(4 * len(names), 3.2))
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
-        ax.hist(id_scores[name].numpy(), bins=30, alpha=0.6, density=True,
-                label='in-distribution')
-        for folder, scores in ood_scores.items():
-            ax.hist(scores[name].numpy(), bins=30, alpha=0.5, density=True,
-                    label=osp.basename(folder.rstrip('/')) or folder)
-        ax.set_title(name)
-        ax.set_xlabel('score (higher = more in-distribution)')
-    fig.axes[0].legend(fontsize='small')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
-
-
 def write_ood_threshold(results: dict, score: str, path: str) -> dict:
-    """The threshold of a deployable score, as ``tools/deploy.py
-    --ood-threshold`` reads it.
+    """Write the threshold of a deployable score for ``tools/deploy.py
+    --ood-threshold``.
+
+    The threshold is the one :func:`run_ood` reported for ``score`` (it
+    keeps ``results['tpr']`` of the in-distribution test images); a served
+    image whose score is below it is flagged ``OOD``.
+
+    Args:
+        results (dict): From :func:`run_ood`.
+        score (str): One of :data:`DEPLOYABLE_SCORES`.
+        path (str): The JSON file to write.
+
+    Returns:
+        dict: What was written: ``score``, ``threshold``, ``tpr``, the
+        ``checkpoint`` and ``config`` it was measured on, and the FPR per OOD
+        folder.
 
     Raises:
         ValueError: The score cannot be computed by a deployed model, or was
@@ -234,11 +400,16 @@ def write_ood_threshold(results: dict, score: str, path: str) -> dict:
     if score not in DEPLOYABLE_SCORES:
         raise ValueError(
             f'A deployed classifier serves probabilities, so it can flag OOD '
-            f'images only by {list(DEPLOYABLE_SCORES)}, not {score!r}.')
+            f'images only by {list(DEPLOYABLE_SCORES)}, not {score!r} (which '
+            'needs logits or features).')
     if score not in results['thresholds']:
         raise ValueError(f'Score {score!r} was not computed; add it to '
                          '--scores.')
     entry = dict(score=score, threshold=results['thresholds'][score],
-                 tpr=results['tpr'], checkpoint=results['checkpoint'])
+                 tpr=results['tpr'], checkpoint=results['checkpoint'],
+                 config=results['config'],
+                 fpr={folder: e['metrics'][score][results['fpr_key']]
+                      for folder, e in results['ood'].items()})
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     atomic_write_text(path, lambda f: json.dump(entry, f, indent=2))
     return entry

@@ -4,6 +4,7 @@ Call graph of :func:`deploy` (what ``tools/deploy.py`` runs), one step per
 function::
 
     _check_options                  --dynamic, size limits, precision
+    check_ood_threshold             --ood-threshold: a deployable score
     _build_model                    init_model(config, checkpoint)
     serving_spec                    task (auto) -> served preprocessing
     _parity_inputs                  the config's test set or --parity-images
@@ -20,6 +21,7 @@ function::
     _write_summary                  deploy.json
 """
 import json
+import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dinov3_mm.apis.ood import DEPLOYABLE_SCORES
 from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
                                        DEFAULT_MAX_IMAGE_PIXELS)
 from dinov3_mm.utils.progress import track
@@ -157,6 +160,10 @@ def deploy(config,
     if ood and task != 'classification':
         raise ValueError(f'An OOD threshold applies to classifiers; this '
                          f'model serves {task}.')
+    if ood and getattr(getattr(model, 'head', None), 'multi_label', False):
+        raise ValueError('An OOD threshold on the top probability needs a '
+                         'softmax classifier; this one is multi-label '
+                         '(sigmoid scores).')
     config_name = config if isinstance(config, str) else 'the config'
     spec = serving_spec(model, task, config_name=config_name, **limits)
     os.makedirs(work_dir, exist_ok=True)
@@ -183,18 +190,26 @@ def deploy(config,
                                 _num_outputs(checks[0], task), name,
                                 repo_batch, instance_kind, topk, ood)
     summary.update(repositories=repos, ensemble=name, spec=spec,
-                   limits=limits,
+                   limits=limits, ood=ood,
                    server_args=server_args(limits, repo_batch))
     _write_summary(summary, work_dir)
     return summary
 
 
 def check_ood_threshold(entry: Optional[dict]) -> Optional[dict]:
-    """``dict(score='msp', threshold=float)`` or None; else a ValueError."""
+    """``dict(score='msp', threshold=float)`` or None; else a ValueError.
+
+    Only scores the served probabilities give
+    (:data:`~dinov3_mm.apis.ood.DEPLOYABLE_SCORES`: their maximum, ``msp``)
+    can be deployed: ``max_logit`` and ``energy`` need the logits, whose
+    offset the softmax drops, and ``knn`` / ``mahalanobis`` the features.
+    """
     if entry is None:
         return None
     score, threshold = entry.get('score'), entry.get('threshold')
-    if score != 'msp' or not isinstance(threshold, (int, float)):
+    if score not in DEPLOYABLE_SCORES or isinstance(threshold, bool) or \
+            not isinstance(threshold, (int, float)) or \
+            not math.isfinite(threshold):
         raise ValueError(
             f'OOD threshold {entry!r}: a served classifier flags OOD images '
             "by their top probability; expected {'score': 'msp', "

@@ -269,6 +269,9 @@ def write_triton_repository(repo: str,
     if max_batch_size < 1:
         raise ValueError(f'max_batch_size must be >= 1, got {max_batch_size}.')
     task = spec['task']
+    if ood and task != 'classification':
+        raise ValueError(f'An OOD threshold applies to classification, not '
+                         f'{task!r}.')
     if task == 'segmentation' and num_outputs > 256:
         raise ValueError(f'{num_outputs} classes do not fit the UINT8 mask '
                          'output (at most 256).')
@@ -316,10 +319,11 @@ def write_triton_repository(repo: str,
     final = ensemble_outputs(task, num_outputs, topk, bool(ood))
     if task != 'features':
         post_spec = dict(task=task, topk=topk, threshold=spec['threshold'],
-                         ood=ood,
                          classes=_class_list(spec, num_outputs),
                          max_image_pixels=(spec.get('limits') or {}).get(
                              'max_image_pixels'))
+        if ood:
+            post_spec['ood'] = dict(ood)
         _python_model(folders['postprocess'], 'postprocess.py',
                       {'postprocess.json': post_spec})
         post_inputs = ([('PROBS', 'TYPE_FP32', (num_outputs, ))]
@@ -336,7 +340,8 @@ def write_triton_repository(repo: str,
     _write(osp.join(folders['ensemble'], 'config.pbtxt'),
            _config(names['ensemble'], max_batch_size,
                    [('IMAGE', 'TYPE_STRING', (1, ))], final,
-                   'platform: "ensemble"\n', _ensemble_steps(names, task, bool(ood))))
+                   'platform: "ensemble"\n',
+                   _ensemble_steps(names, task, bool(ood))))
     os.makedirs(osp.join(folders['ensemble'], '1'), exist_ok=True)
     return folders
 

@@ -278,8 +278,8 @@ def test_kubernetes_probes_and_serving_image_match(cls_server, repo_root):
 def test_client_tool_prints_predictions_and_benchmarks(
         cls_server, cls_checkpoint, run_python, repo_root, tmp_path):
     files = _cls_images(cls_checkpoint)
-    ref = np.array(cls_checkpoint['classes'])[
-        _torch_probs(cls_checkpoint, files).argmax(1)]
+    probs = _torch_probs(cls_checkpoint, files)
+    ref = np.array(cls_checkpoint['classes'])[probs.argmax(1)]
     tool = repo_root / 'tools' / 'triton_client.py'
     proc = run_python(args=[tool, *files, '--url', cls_server.http_url,
                             '--batch-size', '3'])
@@ -288,6 +288,9 @@ def test_client_tool_prints_predictions_and_benchmarks(
     assert [line.split('\t')[0] for line in lines] == files
     assert [line.split('\t')[1].split(':')[0] for line in lines] == \
         ref.tolist()
+    # the deployment's OOD flag ends the line of a flagged image
+    assert [line.endswith(' OOD') for line in lines] == (
+        probs.max(1) < cls_server.ood_threshold).tolist()
     out = tmp_path / 'bench.json'
     proc = run_python(args=[
         tool, cls_checkpoint['data'], '--url', cls_server.grpc_url,

@@ -1,6 +1,7 @@
 """Data transforms: loading, resizing, albumentations, multi-crop, packing."""
 from .albu import ALBU_PRESETS, Albumentations, build_albu
 from .cache import CachedTransforms, flatten_cached
+from .corrupt import CORRUPTIONS, Corrupt, corrupt
 from .formatting import (PackClsInputs, PackMultiCropInputs, PackSegInputs,
                          image_to_tensor)
 from .loading import LoadImage, read_image, to_uint8
@@ -14,7 +15,7 @@ from .seg_loading import (LoadSegAnnotation, UnknownColourError,
 
 __all__ = [
     'ALBU_PRESETS', 'Albumentations', 'build_albu', 'CachedTransforms',
-    'flatten_cached', 'LoadImage',
+    'flatten_cached', 'Corrupt', 'CORRUPTIONS', 'corrupt', 'LoadImage',
     'PackClsInputs', 'ResizeKeepRatioPad', 'image_to_tensor', 'read_image',
     'to_uint8', 'GammaCorrection', 'adjust_gamma', 'PackSegInputs',
     'LoadSegAnnotation', 'rgb_to_index', 'RandomCropCatRatio', 'RandomRescale',

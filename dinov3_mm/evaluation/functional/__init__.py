@@ -10,6 +10,7 @@ from .knn import knn_accuracy, knn_classify
 from .ood import (OOD_SCORES, fit_mahalanobis, fpr_at_tpr, knn_score,
                   logit_score, mahalanobis_score, ood_metrics,
                   threshold_at_tpr)
+from .robustness import corruption_errors, summarise_sweep
 from .segmentation import intersect_and_union
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     'pr_curve', 'precision_recall_f1', 'roc_curve', 'topk_accuracy',
     'knn_accuracy', 'knn_classify', 'intersect_and_union', 'OOD_SCORES',
     'fit_mahalanobis', 'fpr_at_tpr', 'knn_score', 'logit_score',
-    'mahalanobis_score', 'ood_metrics', 'threshold_at_tpr'
+    'mahalanobis_score', 'ood_metrics', 'threshold_at_tpr',
+    'corruption_errors', 'summarise_sweep'
 ]
