@@ -105,6 +105,9 @@ class KNNEvalHook(Hook):
             Defaults to True.
         autocast_dtype (str, optional): e.g. ``'bfloat16'`` to extract
             features under autocast. Defaults to None (float32).
+        prefix (str): Name of the logged scalars, ``<prefix>/top1``; give
+            two hooks (e.g. student and teacher) different prefixes.
+            Defaults to ``'knn'``.
     """
     priority = 'NORMAL'
 
@@ -118,7 +121,8 @@ class KNNEvalHook(Hook):
                  interval: int = 1,
                  by_epoch: bool = True,
                  before_train: bool = True,
-                 autocast_dtype: Optional[str] = None) -> None:
+                 autocast_dtype: Optional[str] = None,
+                 prefix: str = 'knn') -> None:
         from dinov3_mm.evaluation.knn import _autocast_dtype
         if interval < 1:
             raise ValueError(f'KNNEvalHook interval={interval} must be >= 1.')
@@ -131,6 +135,7 @@ class KNNEvalHook(Hook):
         self.train_dataloader_cfg = train_dataloader
         self.val_dataloader_cfg = val_dataloader
         self.backbone = backbone
+        self.prefix = prefix
         self.data_preprocessor_cfg = (
             DEFAULT_PREPROCESSOR if data_preprocessor is None else
             data_preprocessor)
@@ -225,7 +230,8 @@ class KNNEvalHook(Hook):
             train_feats.to(device), train_labels.to(device), val_feats,
             val_labels, self._num_classes(train_labels, val_labels),
             k=self.k, temperature=self.temperature)
-        metrics = {f'knn/{key}': value for key, value in result.items()}
+        metrics = {f'{self.prefix}/{key}': value
+                   for key, value in result.items()}
         for key, value in metrics.items():
             runner.message_hub.update_scalar(key, value)
         runner.visualizer.add_scalars(metrics, step=step)

@@ -174,7 +174,9 @@ def strip_backbone_prefix(state_dict: Dict[str, Tensor],
         prefix (str, optional): Auto (``None``): ``teacher.backbone.`` in a
             self-supervised (DINOv3SSL) checkpoint, whose EMA teacher is the
             model to keep, as in official DINOv3; else ``backbone.`` when
-            present; else every key.
+            present (classifiers, segmentors, and DINOv3Distiller, whose
+            student is ``backbone`` and frozen teacher ``teacher_backbone``);
+            else every key.
 
     Raises:
         CheckpointError: The backbone holds unmerged LoRA adapters.

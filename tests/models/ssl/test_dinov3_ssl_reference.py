@@ -28,6 +28,10 @@ RECORDED = dict(loss_dino_global=1.8689756393432617,
                 loss_koleo=2.514275312423706,
                 loss_ibot=4.992831707000732,
                 loss_gram=0.21094298362731934)
+# KoLeo takes each class token's nearest neighbour; the class tokens of this
+# random tiny model are near ties, which the matmul kernels of another CPU
+# (recorded on Intel with AMX, 2.5305 on an AMD EPYC) can order differently.
+RECORDED_REL = dict(loss_koleo=1e-2)
 
 
 def build(**kwargs) -> torch.nn.Module:
@@ -176,7 +180,8 @@ def test_reference_pins_the_recorded_losses():
     values = {k: float(v.detach()) for k, v in ref.items()
               if k.startswith('loss_')}
     for key, value in RECORDED.items():
-        assert values[key] == pytest.approx(value, rel=1e-4), key
+        assert values[key] == pytest.approx(
+            value, rel=RECORDED_REL.get(key, 1e-4)), key
 
 
 @pytest.mark.parametrize('centering', ['sinkhorn_knopp', 'softmax'])
