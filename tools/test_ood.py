@@ -35,7 +35,8 @@ from dinov3_mm.engine.cli_options import CfgOptionsAction
 from dinov3_mm.evaluation.functional.ood import OOD_SCORES
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
-                                 require_checkpoint, require_config)
+                                 default_work_dir, require_checkpoint,
+                                 require_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,8 +84,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     require_config(args.config)
     require_checkpoint(args.checkpoint)
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'ood')
+    work_dir = args.work_dir or default_work_dir(args.config, 'ood')
     try:
         results = run_ood(
             args.config, args.checkpoint, args.ood, work_dir, args.scores,

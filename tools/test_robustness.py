@@ -23,7 +23,8 @@ from dinov3_mm.datasets.transforms.corrupt import CORRUPTIONS
 from dinov3_mm.engine.cli_options import CfgOptionsAction
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
-                                 require_checkpoint, require_config)
+                                 default_work_dir, require_checkpoint,
+                                 require_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,9 +67,7 @@ def main(argv=None) -> int:
     if args.baseline and not osp.isfile(args.baseline):
         raise UserError(f'--baseline {args.baseline} does not exist',
                         exit_code=2)
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0],
-        'robustness')
+    work_dir = args.work_dir or default_work_dir(args.config, 'robustness')
     report = run_robustness(
         args.config, args.checkpoint, work_dir, args.corruptions,
         args.severities, args.baseline, args.adversarial, args.epsilons,

@@ -12,7 +12,8 @@ from mmengine.runner import Runner
 from dinov3_mm.engine.config_check import ConfigError, check_config
 from dinov3_mm.registry import RUNNERS
 from dinov3_mm.utils.checkpoint_io import CheckpointError
-from dinov3_mm.utils.cli import require_checkpoint, require_config
+from dinov3_mm.utils.cli import (default_work_dir, require_checkpoint,
+                                 require_config)
 
 from .runner.strict_runner import StrictRunner
 
@@ -47,8 +48,7 @@ def apply_common_options(cfg: Config,
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(config_path))[0])
+        cfg.work_dir = default_work_dir(config_path)
     check_config(cfg, config_path, mode=mode)
     return cfg
 

@@ -116,3 +116,9 @@ def cli_main(main: Callable[[], object],
         sys.exit(getattr(exc, 'exit_code', 1))
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def default_work_dir(config_path: str, *parts: str) -> str:
+    """``./work_dirs/<config name>[/parts...]``, the tools' default output."""
+    name = osp.splitext(osp.basename(config_path))[0]
+    return osp.join('./work_dirs', name, *parts)
