@@ -141,9 +141,3 @@ def merge_shards(index: dict, shards: List[dict], name: str) -> dict:
                 'file belongs to another save. Use another checkpoint.')
         _set(merged, path, full)
     return merged
-
-
-def sharded_paths(index: dict) -> List[Tuple[KeyPath, List[int]]]:
-    """``(key path, full shape)`` of every sharded tensor of an index."""
-    return [(tuple(path), shape)
-            for path, shape in index[SHARD_INDEX_KEY]['sharded']]
