@@ -57,7 +57,7 @@ def get_extras() -> Dict[str, List[str]]:
     """
     extras = {
         name: parse_requirements(name)
-        for name in ('medical', 'satellite', 'serve', 'mmseg')
+        for name in ('medical', 'satellite', 'serve', 'mmseg', 'det')
     }
     features = [req for group in extras.values() for req in group]
     extras['all'] = _unique(features)

@@ -60,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', required=True, help='output folder')
     parser.add_argument(
         '--task', default='auto',
-        choices=['auto', 'classification', 'segmentation', 'features'])
+        choices=['auto', 'classification', 'segmentation', 'detection',
+                 'features'])
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument(
         '--dynamic', default='batch',
@@ -73,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--name', default='dinov3',
                         help='Triton ensemble name')
     parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument(
+        '--score-thr', type=float, default=None,
+        help='detection: served detections score at least this (default: '
+        "the model's test_cfg.score_thr, else 0.3); the ONNX file returns "
+        'the top test_cfg.num_select detections unthresholded')
     parser.add_argument(
         '--ood-threshold', metavar='JSON',
         help='ood_threshold.json of tools/test_ood.py --write-threshold msp: '
@@ -116,7 +122,8 @@ def main(argv=None) -> int:
             topk=args.topk, ood_threshold=_read_json(args.ood_threshold),
             cfg_options=args.cfg_options,
             max_image_pixels=args.max_image_pixels,
-            max_image_bytes=args.max_image_bytes)
+            max_image_bytes=args.max_image_bytes,
+            score_threshold=args.score_thr)
     except (ExportError, ParityError, FileNotFoundError, ValueError) as exc:
         print(f'deploy failed: {exc}', file=sys.stderr)
         return 1

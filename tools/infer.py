@@ -1,7 +1,8 @@
-"""Predict with a trained classifier or segmentor on images; write the results.
+"""Predict with a trained classifier, segmentor or detector; write results.
 
 The task follows the model: a segmentor (``DINOv3Segmentor``, or any model
-with a ``decode_head``) writes masks, otherwise class predictions go to a CSV.
+with a ``decode_head``) writes masks, a detector (``DINOv3DETR``) drawn
+pictures and COCO JSON, otherwise class predictions go to a CSV.
 
 Classification (``--out``: a CSV file, default ``predictions.csv``)::
 
@@ -15,6 +16,19 @@ writes ``seg_preds/masks/<relative path>.png`` (palette PNGs: coloured in a
 viewer, class indices when read back), ``seg_preds/overlays/<relative
 path>.png`` (masks blended over the images; ``--no-overlay`` skips them) and
 ``seg_preds/summary.csv`` (per image, the fraction of pixels of each class).
+
+Detection (``--out``: a directory, default ``det_predictions``)::
+
+    python tools/infer.py CONFIG CHECKPOINT path/to/images --out det_preds
+
+writes ``det_preds/vis/<relative path>.png`` (boxes, class names, scores and
+masks of the detections scoring at least ``--score-thr``; ``--no-overlay``
+skips them) and ``det_preds/predictions.json``: every detection (the top
+``test_cfg.num_select`` per image) as a COCO file that
+``pycocotools.coco.COCO`` loads (images with ids 1..N in order, scored
+annotations with ``bbox`` [x, y, w, h], masks as compressed RLE
+``segmentation``, category ids from the dataset's ``cat_ids``, else label + 1;
+its ``annotations`` list is a ``COCO.loadRes`` result list).
 
 SOURCE is an image file, a folder (searched recursively) or a text file with
 one image path per line.
@@ -38,6 +52,8 @@ import sys
 
 import dinov3_mm  # noqa: F401  (allow-lists mmengine checkpoint classes)
 from dinov3_mm.apis import init_model
+from dinov3_mm.apis.det_inference import (detector_meta, is_detector,
+                                          write_det_outputs)
 from dinov3_mm.apis.inference import list_images, write_predictions_csv
 from dinov3_mm.apis.seg_inference import (is_segmentor, segmentor_meta,
                                           write_seg_outputs)
@@ -50,8 +66,9 @@ from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
                                  require_checkpoint, require_config)
 
-DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions')
-DEFAULT_BATCH = dict(cls=8, seg=4)
+DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions',
+                   det='det_predictions')
+DEFAULT_BATCH = dict(cls=8, seg=4, det=4)
 
 
 def parse_args(argv=None):
@@ -65,8 +82,8 @@ def parse_args(argv=None):
                         'with one image path per line')
     parser.add_argument(
         '--out', help='classification: CSV file (default '
-        f'{DEFAULT_OUT["cls"]}); segmentation: output directory (default '
-        f'{DEFAULT_OUT["seg"]})')
+        f'{DEFAULT_OUT["cls"]}); segmentation / detection: output '
+        f'directory (default {DEFAULT_OUT["seg"]} / {DEFAULT_OUT["det"]})')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--cfg-options', nargs='+', action=CfgOptionsAction,
@@ -74,9 +91,13 @@ def parse_args(argv=None):
         'merged LoRA checkpoint with its LoRA config')
     parser.add_argument('--batch-size', type=int, default=None,
                         help='images per forward pass (default 8 for '
-                        'classification, 4 for segmentation)')
+                        'classification, 4 for segmentation and detection)')
     parser.add_argument('--no-overlay', action='store_true',
-                        help='segmentation: do not write overlays')
+                        help='segmentation / detection: do not write '
+                        'overlays / pictures')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: draw detections scoring at least '
+                        'this (default 0.3); the JSON keeps all')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='segmentation: overlay opacity (default 0.5)')
     parser.add_argument(
@@ -105,16 +126,19 @@ def run(args) -> int:
     readable = [path for path in paths if path not in bad]
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
-    task = 'seg' if is_segmentor(model) else 'cls'
+    task = ('seg' if is_segmentor(model) else
+            'det' if is_detector(model) else 'cls')
     out = args.out or DEFAULT_OUT[task]
-    write = write_masks if task == 'seg' else write_csv
+    write = dict(seg=write_masks, det=write_detections,
+                 cls=write_csv)[task]
+    options = dict(mask_format='rle') if task == 'det' else {}
     batch_size = args.batch_size or DEFAULT_BATCH[task]
     if batch_size < 1:
         raise UserError(f'--batch-size {batch_size} must be at least 1.')
     done, results = [], []
     try:
         predict_in_batches(model, readable, batch_size, args.skip_unreadable,
-                           done, results, skipped)
+                           done, results, skipped, **options)
     except UnreadableImageError as exc:
         kept = (f'Results for the {len(done)} images before it are in '
                 f'{out}' if done else 'No image was predicted before it')
@@ -133,7 +157,7 @@ def run(args) -> int:
 
 def skipped_list_path(out: str, task: str) -> str:
     """Where the skipped images are listed."""
-    if task == 'seg':
+    if task in ('seg', 'det'):
         return osp.join(out, 'skipped.csv')
     return osp.splitext(out)[0] + '.skipped.csv'
 
@@ -171,6 +195,21 @@ def write_masks(args, out, model, paths, results) -> None:
           (f' and overlays to {osp.join(out, "overlays")}'
            if written['overlays'] else '') +
           f'; summary: {written["summary"]}')
+
+
+def write_detections(args, out, model, paths, results) -> None:
+    """Detection: drawn pictures and a COCO JSON in a directory."""
+    meta = detector_meta(model)
+    source_root = args.source if osp.isdir(args.source) else None
+    written = write_det_outputs(
+        paths, results, out, classes=meta['classes'],
+        cat_ids=meta['cat_ids'], score_thr=args.score_thr,
+        draw=not args.no_overlay, source_root=source_root)
+    count = sum(len(r['scores']) for r in results)
+    print(f'Wrote {count} detections of {len(paths)} images to '
+          f'{written["json"]}' +
+          (f' and pictures to {osp.join(out, "vis")}'
+           if written['pictures'] else ''))
 
 
 if __name__ == '__main__':

@@ -14,6 +14,14 @@ files, masks of another size than their image, values outside the classes
 background. Masks are decoded as LoadSegAnnotation does (palette PNGs,
 RGB-encoded masks through --palette).
 
+Detection (``--det``, a COCO JSON, a root with ``annotations/*.json`` or a
+YOLO root with ``images/`` and ``labels/``): prints objects and images per
+class and split, missing or unreadable images, boxes outside the image or
+degenerate, unknown category ids, polygons with fewer than 3 points, RLE of
+the wrong size, YOLO lines with the wrong number of fields or coordinates
+outside 0-1, masks that do not match their boxes, images without objects
+(a warning), repeated image ids, annotations and images.
+
 Exits 1 when a failing rule has issues, 2 when the annotations or the
 layout cannot be read, 0 otherwise.
 
@@ -26,12 +34,22 @@ Examples::
         --classes background,circle,square,triangle
     python tools/validate_dataset.py data/ade --seg --num-classes 150 \\
         --img-suffix .jpg --reduce-zero-label
+    python tools/validate_dataset.py data/instance_shapes  # COCO, per split
+    python tools/validate_dataset.py \\
+        data/coco/annotations/instances_val2017.json \\
+        --img-dir data/coco/val2017
+    python tools/validate_dataset.py data/yolo --classes data/yolo/data.yaml
 """
 import argparse
 import json
 import os.path as osp
 import sys
 
+from dinov3_mm.datasets.det_validation import (DET_CHECKS,
+                                               DET_DEFAULT_FAIL_ON,
+                                               DetValidationRules,
+                                               is_detection_source,
+                                               validate_det_dataset)
 from dinov3_mm.datasets.seg_validation import (SEG_CHECKS, SEG_DEFAULT_FAIL_ON,
                                                SegValidationRules,
                                                validate_seg_dataset)
@@ -39,6 +57,7 @@ from dinov3_mm.datasets.validation import (CHECKS, DEFAULT_FAIL_ON,
                                            ValidationRules, validate_dataset)
 from dinov3_mm.utils.cli import add_debug_argument, cli_main
 
+DET_USES = ('classes', 'img_dir')
 SEG_ONLY = ('classes', 'num_classes', 'ignore_index', 'img_suffix',
             'seg_map_suffix', 'reduce_zero_label', 'palette', 'mask_format',
             'img_dir', 'ann_dir')
@@ -72,7 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f'"none"; classification: {",".join(CHECKS)} '
                         f'(default {",".join(DEFAULT_FAIL_ON)}); '
                         f'segmentation: {",".join(SEG_CHECKS)} (default '
-                        f'{",".join(SEG_DEFAULT_FAIL_ON)})')
+                        f'{",".join(SEG_DEFAULT_FAIL_ON)}); detection: '
+                        f'{",".join(DET_CHECKS)} (default '
+                        f'{",".join(DET_DEFAULT_FAIL_ON)})')
     parser.add_argument('--workers', type=int, default=defaults.workers,
                         help='threads reading images')
     parser.add_argument('--json', help='also write the report to this file')
@@ -108,8 +129,33 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help='image folder under the root (default img_dir)')
     seg.add_argument('--ann-dir', default=None,
                      help='mask folder under the root (default ann_dir)')
+    det = parser.add_argument_group(
+        'detection', 'used with --det, or when the source is a COCO JSON, a '
+        'folder with annotations/*.json or a YOLO root (images/, labels/); '
+        '--classes names the YOLO classes (or a data.yaml) and --img-dir '
+        'the image folder of a single COCO JSON')
+    det.add_argument('--det', action='store_true',
+                     help='validate a detection dataset')
+    det.add_argument('--det-format', choices=('auto', 'coco', 'yolo'),
+                     default='auto', help='annotation format (default auto)')
+    det.add_argument('--min-mask-box-iou', type=float, default=None,
+                     help='smallest IoU between a mask\'s tight box and its '
+                     'annotation box (default '
+                     f'{DetValidationRules().min_mask_box_iou:g})')
     add_debug_argument(parser)
     return parser.parse_args(argv)
+
+
+def _is_det(args) -> bool:
+    if args.det or args.det_format != 'auto':
+        return True
+    if is_detection_source(args.source):
+        return True
+    if args.min_mask_box_iou is not None:
+        raise ValueError(f'--min-mask-box-iou only applies to detection '
+                         f'datasets, and {args.source} is not one; add --det '
+                         'to validate it as one.')
+    return False
 
 
 def _is_seg(args) -> bool:
@@ -149,8 +195,17 @@ def _palette(value):
 
 
 def _run(args):
-    seg = _is_seg(args)
-    rules_cls = SegValidationRules if seg else ValidationRules
+    det = _is_det(args)
+    if det:
+        given = [f'--{k.replace("_", "-")}' for k in SEG_ONLY
+                 if k not in DET_USES and getattr(args, k) is not None]
+        if given:
+            raise ValueError(f'{", ".join(given)} only apply to '
+                             'segmentation datasets, not to the detection '
+                             f'dataset {args.source}.')
+    seg = not det and _is_seg(args)
+    rules_cls = (DetValidationRules if det else
+                 SegValidationRules if seg else ValidationRules)
     kwargs = dict(min_size=args.min_size, dark_mean=args.dark_mean,
                   bright_mean=args.bright_mean, flat_std=args.flat_std,
                   workers=args.workers)
@@ -159,7 +214,13 @@ def _run(args):
     if args.fail_on is not None:
         kwargs['fail_on'] = [c.strip() for c in args.fail_on.split(',')
                              if c.strip()]
+    if det and args.min_mask_box_iou is not None:
+        kwargs['min_mask_box_iou'] = args.min_mask_box_iou
     rules = rules_cls(**kwargs)
+    if det:
+        return validate_det_dataset(args.source, fmt=args.det_format,
+                                    classes=_classes(args.classes),
+                                    img_dir=args.img_dir, rules=rules)
     if not seg:
         return validate_dataset(
             args.source, rules,

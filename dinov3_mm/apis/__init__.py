@@ -4,6 +4,8 @@ from dinov3_mm.utils.state_dict_loading import CheckpointMismatchError
 
 from .checkpoint_conversion import (backbone_cfg_for_checkpoint,
                                     convert_checkpoint)
+from .det_inference import (detector_meta, inference_detector, is_detector,
+                            predictions_to_coco, write_det_outputs)
 from .features import extract_features
 from .inference import (build_test_pipeline, inference_classifier,
                         init_model, is_annotation_loader, transform_type_name)
@@ -22,5 +24,7 @@ __all__ = [
     'merge_lora_checkpoint', 'is_annotation_loader', 'transform_type_name',
     'CheckpointError', 'CheckpointMismatchError', 'predict_in_batches',
     'header_problems', 'write_skipped_csv', 'run_ood', 'write_ood_threshold',
-    'DEPLOYABLE_SCORES', 'run_robustness'
+    'DEPLOYABLE_SCORES', 'run_robustness', 'inference_detector',
+    'is_detector', 'detector_meta', 'predictions_to_coco',
+    'write_det_outputs'
 ]

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
+from dinov3_mm.apis.det_inference import inference_detector, is_detector
 from dinov3_mm.apis.inference import ImageInput, inference_classifier
 from dinov3_mm.apis.seg_inference import inference_segmentor, is_segmentor
 from dinov3_mm.utils.progress import track
@@ -12,10 +13,12 @@ def inference_model(model: nn.Module,
                     images: Union[ImageInput, Sequence[ImageInput]],
                     batch_size: Optional[int] = None,
                     **kwargs) -> List[Dict[str, object]]:
-    """Predict on images with a classifier or a segmentor.
+    """Predict on images with a classifier, segmentor or detector.
 
     A segmentor (:func:`~dinov3_mm.apis.seg_inference.is_segmentor`) runs
-    :func:`~dinov3_mm.apis.seg_inference.inference_segmentor`, any other
+    :func:`~dinov3_mm.apis.seg_inference.inference_segmentor`, a detector
+    (:func:`~dinov3_mm.apis.det_inference.is_detector`)
+    :func:`~dinov3_mm.apis.det_inference.inference_detector`, any other
     model :func:`~dinov3_mm.apis.inference.inference_classifier`; the
     results are theirs, unchanged.
 
@@ -24,19 +27,27 @@ def inference_model(model: nn.Module,
         images (str | ndarray | list): Paths or RGB uint8 ``(H, W, 3)``
             arrays.
         batch_size (int, optional): Images per forward pass; defaults to
-            the task's (8 for classification, 4 for segmentation).
+            the task's (8 for classification, 4 for segmentation and
+            detection).
         **kwargs: Further options of the task's function
-            (``skip_unreadable``; segmentation: ``return_probs``).
+            (``skip_unreadable``; segmentation: ``return_probs``;
+            detection: ``score_thr``, ``mask_format``).
 
     Returns:
         list[dict]: One dict per image. Classification: ``pred_label``,
         ``pred_class``, ``pred_score`` and ``scores``. Segmentation:
         ``mask`` and ``ori_shape`` (and ``probs`` with ``return_probs``).
+        Detection: ``bboxes``, ``scores``, ``labels``, ``ori_shape`` (and
+        ``masks``).
         With ``skip_unreadable``, an image file that cannot be read gets
         ``path`` and ``error`` instead.
     """
-    infer = (inference_segmentor
-             if is_segmentor(model) else inference_classifier)
+    if is_segmentor(model):
+        infer = inference_segmentor
+    elif is_detector(model):
+        infer = inference_detector
+    else:
+        infer = inference_classifier
     if batch_size is not None:
         kwargs['batch_size'] = batch_size
     return infer(model, images, **kwargs)
@@ -50,6 +61,7 @@ def predict_in_batches(
     done: Optional[List[str]] = None,
     results: Optional[List[dict]] = None,
     skipped: Optional[List[Tuple[str, str]]] = None,
+    **kwargs,
 ) -> Tuple[List[str], List[dict], List[Tuple[str, str]]]:
     """Predict image files batch by batch with a progress bar.
 
@@ -65,6 +77,7 @@ def predict_in_batches(
         done, results, skipped (list, optional): Lists to append the
             predicted paths, their results and ``(path, reason)`` of skipped
             files to; new lists when omitted.
+        **kwargs: Further options of the task's inference function.
 
     Returns:
         tuple: ``(done, results, skipped)``.
@@ -83,7 +96,8 @@ def predict_in_batches(
                for i in range(0, len(paths), batch_size)]
     for batch in track(batches, desc='infer', unit='batch'):
         outputs = inference_model(model, batch, batch_size=len(batch),
-                                  skip_unreadable=skip_unreadable)
+                                  skip_unreadable=skip_unreadable,
+                                  **kwargs)
         for path, result in zip(batch, outputs):
             if 'error' in result:
                 skipped.append((path, result['error']))

@@ -5,6 +5,7 @@ of the ``dinov3_mm`` scope import it lazily.
 """
 from .annotation_file import AnnotationFileDataset
 from .base import BaseClsDataset
+from .coco_detection import CocoDetDataset
 from .image_folder import IMG_EXTENSIONS, ImageFolderDataset
 from .file_listing import check_data_root
 from .seg_folder import SegFolderDataset, classes_and_palette, default_palette
@@ -15,8 +16,13 @@ from .transforms import (ALBU_PRESETS, Albumentations, LoadImage,
                          PackClsInputs, ResizeKeepRatioPad, read_image)
 from .seg_validation import (SEG_CHECKS, SegReport, SegValidationRules,
                              validate_seg_dataset)
+from .synthetic_instances import (INSTANCE_CLASSES,
+                                  write_instance_shapes_dataset)
 from .unlabeled import UnlabeledImageDataset
 from .validation import Report, ValidationRules, validate_dataset
+from .yolo_detection import YoloDetDataset
+from .det_validation import (DET_CHECKS, DetReport, DetValidationRules,
+                             validate_det_dataset)
 
 __all__ = [
     'AnnotationFileDataset', 'BaseClsDataset', 'IMG_EXTENSIONS',
@@ -27,5 +33,7 @@ __all__ = [
     'validate_dataset', 'SegFolderDataset', 'default_palette', 'SEG_CLASSES',
     'SEG_PALETTE', 'write_seg_shapes_dataset', 'SEG_CHECKS', 'SegReport',
     'SegValidationRules', 'validate_seg_dataset', 'UnlabeledImageDataset',
-    'check_data_root', 'classes_and_palette'
+    'check_data_root', 'classes_and_palette', 'CocoDetDataset',
+    'YoloDetDataset', 'INSTANCE_CLASSES', 'write_instance_shapes_dataset',
+    'DET_CHECKS', 'DetReport', 'DetValidationRules', 'validate_det_dataset'
 ]

@@ -2,7 +2,11 @@
 
 - :mod:`.export_wrapper`: :class:`DeployWrapper`, the plain-tensor module
   that is exported (normalised NCHW batch in, probabilities / class map and
-  logits / embeddings out).
+  logits / top-k detections / embeddings out).
+- :mod:`.det_export`: the detector's top-k outputs (boxes, scores, labels,
+  mask logits) without control flow.
+- :mod:`.det_parity`: detection parity by matched detections (scores,
+  labels, box and mask IoU).
 - :mod:`.onnx_export`: :func:`export_onnx` (LoRA merge, dynamic batch / H-W,
   fp32 / fp16 with overflow-safe nodes / int8), graph checks.
 - :mod:`.parity`: :func:`check_parity` (PyTorch vs onnxruntime) and its

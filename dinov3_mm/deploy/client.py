@@ -1,4 +1,5 @@
-"""Clients for the served ensemble: send image files, get labels or masks.
+"""Clients for the served ensemble: send image files, get labels, masks or
+detections.
 
 :class:`ImageClient` wraps ``tritonclient`` (HTTP or gRPC) for the ensemble
 written by ``tools/deploy.py``; :func:`run_requests` sends many requests
@@ -252,6 +253,28 @@ def _class_name(index: int, classes: Optional[Sequence[str]]) -> str:
     return str(index)
 
 
+def detections(outputs: Dict[str, np.ndarray], index: int) -> dict:
+    """The detections of image ``index`` of a detection response, without
+    the padding rows.
+
+    Returns:
+        dict: ``boxes`` float32 ``(N, 4)`` xyxy original-image pixels,
+        ``scores`` ``(N,)``, ``class_ids`` int32 ``(N,)``, ``labels`` (list
+        of class names) and ``masks`` uint8 ``(N, H, W)`` 0/1 (None without
+        a mask head).
+    """
+    count = int(outputs['NUM_DETECTIONS'][index].reshape(-1)[0])
+    names = outputs['LABELS'][index][:count]
+    masks = outputs.get('MASKS')
+    return dict(
+        boxes=outputs['BOXES'][index][:count],
+        scores=outputs['SCORES'][index][:count],
+        class_ids=outputs['CLASS_IDS'][index][:count],
+        labels=[n.decode() if isinstance(n, bytes) else str(n)
+                for n in names],
+        masks=None if masks is None else masks[index][:count])
+
+
 def image_result(outputs: Dict[str, np.ndarray], index: int,
                  classes: Optional[Sequence[str]] = None) -> dict:
     """The result of image ``index`` of a response, JSON-ready.
@@ -263,12 +286,28 @@ def image_result(outputs: Dict[str, np.ndarray], index: int,
             segmentation masks (labels come named from the server).
 
     Returns:
-        dict: ``labels`` (``[{'label', 'score'}]``) for classification,
+        dict: ``detections`` (``[{'label', 'class_id', 'score', 'box'}]``,
+        ``box`` ``[x1, y1, x2, y2]`` in original pixels, plus ``mask`` as
+        COCO uncompressed RLE for mask models) for detection;
+        ``labels`` (``[{'label', 'score'}]``) for classification,
         and ``ood`` (bool) when the deployment has an OOD threshold;
         ``mask_size`` (``[h, w]``) and ``class_fractions`` (class name or
         index to the fraction of pixels) for segmentation; ``embedding_dim``
         and ``norm`` for features.
     """
+    if 'BOXES' in outputs:
+        from dinov3_mm.utils.det_ops import mask_to_rle
+        found = detections(outputs, index)
+        items = []
+        for i, (box, score, cid, name) in enumerate(zip(
+                found['boxes'], found['scores'], found['class_ids'],
+                found['labels'])):
+            item = dict(label=name, class_id=int(cid), score=float(score),
+                        box=[float(v) for v in box])
+            if found['masks'] is not None:
+                item['mask'] = mask_to_rle(found['masks'][i])
+            items.append(item)
+        return dict(detections=items)
     if 'LABELS' in outputs:
         result = dict(labels=[
             dict(label=lb.decode() if isinstance(lb, bytes) else str(lb),
@@ -295,6 +334,11 @@ def describe(outputs: Dict[str, np.ndarray], index: int,
     """One line for image ``index`` of a response (see
     :func:`image_result`)."""
     result = image_result(outputs, index, classes)
+    if 'detections' in result:
+        return f"{len(result['detections'])} detections " + ' '.join(
+            f"{d['label']}:{d['score']:.3f}@"
+            f"[{','.join(f'{v:.1f}' for v in d['box'])}]"
+            for d in result['detections'])
     if 'labels' in result:
         line = ' '.join(f"{r['label']}:{r['score']:.4f}"
                         for r in result['labels'])

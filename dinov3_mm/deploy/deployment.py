@@ -47,8 +47,8 @@ from .triton_repo import server_args, write_triton_repository
 
 #: Parity tolerances per precision (int8 is reported, never failed).
 TOLERANCES = {
-    'fp32': dict(atol=1e-4, min_cosine=0.9999),
-    'fp16': dict(atol=2e-2, min_cosine=0.999),
+    'fp32': dict(atol=1e-4, min_cosine=0.9999, min_iou=0.99),
+    'fp16': dict(atol=2e-2, min_cosine=0.999, min_iou=0.95),
     'int8': None,
 }
 
@@ -60,12 +60,15 @@ def _report_markdown(summary: dict) -> str:
         f"preprocessing vs test pipeline: max abs diff "
         f"{summary['preprocessing_max_abs_diff']:.3g}; result: "
         f"**{'PASS' if summary['passed'] else 'FAIL'}**", '',
-        '| input | output | max abs diff | cosine | top-1 / mask agreement |',
-        '|---|---|---|---|---|'
+        '| input | output | max abs diff | cosine | top-1 / mask / label '
+        'agreement | mean IoU |',
+        '|---|---|---|---|---|---|'
     ]
     for check in summary['checks']:
         for name, entry in check['outputs'].items():
-            agree = entry.get('top1_agreement', entry.get('mask_agreement'))
+            agree = entry.get('top1_agreement', entry.get(
+                'mask_agreement', entry.get('agreement')))
+            iou = entry.get('mean_iou')
             cells = [
                 '-' if entry.get(k) is None else f'{entry[k]:.3g}'
                 if k == 'max_abs_diff' else f'{entry[k]:.6f}'
@@ -73,7 +76,15 @@ def _report_markdown(summary: dict) -> str:
             ]
             lines.append(f"| {check['input_shape']} | {name} | {cells[0]} | "
                          f"{cells[1]} | "
-                         f"{'-' if agree is None else f'{agree:.4f}'} |")
+                         f"{'-' if agree is None else f'{agree:.4f}'} | "
+                         f"{'-' if iou is None else f'{iou:.4f}'} |")
+        speed = check.get('speed')
+        if speed:
+            lines.append(
+                f"| {check['input_shape']} | speed (batch {speed['batch']}) "
+                f"| eager {speed['eager_s'] * 1000:.1f} ms | onnxruntime "
+                f"{speed['onnxruntime_s'] * 1000:.1f} ms | ratio "
+                f"{speed['ratio']:.2f} | - |")
     if summary.get('fp32_nodes'):
         lines += ['', f"fp16: {len(summary['fp32_nodes'])} nodes kept in "
                   f"fp32 (overflow): " + ', '.join(
@@ -104,7 +115,8 @@ def deploy(config,
            ood_threshold: Optional[dict] = None,
            cfg_options: Optional[dict] = None,
            max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
-           max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES) -> dict:
+           max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES,
+           score_threshold: Optional[float] = None) -> dict:
     """Export, verify and package a trained model for serving.
 
     Args:
@@ -112,8 +124,9 @@ def deploy(config,
         checkpoint (str, optional): Its checkpoint (random weights if None).
         work_dir (str): Output folder: ``model.onnx``, ``parity_report.json``
             / ``.md``, ``deploy.json``, ``triton/`` and ``triton_python/``.
-        task (str, optional): ``'classification'``, ``'segmentation'`` or
-            ``'features'``; detected when None or ``'auto'``.
+        task (str, optional): ``'classification'``, ``'segmentation'``,
+            ``'detection'`` or ``'features'``; detected when None or
+            ``'auto'``.
         opset (int): ONNX opset. Defaults to 17.
         dynamic (sequence[str]): Dynamic axes: ``'batch'`` and/or ``'hw'``.
         precision (str): ``'fp32'``, ``'fp16'``, ``'bf16'`` (not supported
@@ -140,6 +153,10 @@ def deploy(config,
             to 40 MP.
         max_image_bytes (int, optional): ... and encoded images longer than
             this; None: no limit. Defaults to 32 MiB.
+        score_threshold (float, optional): Detection: the served
+            detections score at least this; default: the model's
+            ``test_cfg['score_thr']``, else 0.3. The ONNX file itself
+            returns the top ``test_cfg['num_select']`` unthresholded.
 
     Returns:
         dict: The summary written to ``deploy.json``.
@@ -164,8 +181,13 @@ def deploy(config,
         raise ValueError('An OOD threshold on the top probability needs a '
                          'softmax classifier; this one is multi-label '
                          '(sigmoid scores).')
+    if task == 'detection' and 'hw' in dynamic:
+        raise ValueError('A detector is exported at one input size (its '
+                         'anchors and query selection are fixed in the '
+                         'graph); drop hw from --dynamic.')
     config_name = config if isinstance(config, str) else 'the config'
-    spec = serving_spec(model, task, config_name=config_name, **limits)
+    spec = serving_spec(model, task, config_name=config_name,
+                        score_threshold=score_threshold, **limits)
     os.makedirs(work_dir, exist_ok=True)
     samples, inputs = _parity_inputs(model, parity_images, num_parity_images)
     paths = [s['img_path'] for s in samples]
@@ -186,8 +208,9 @@ def deploy(config,
     _write_parity_report(summary, work_dir)
 
     repo_batch = max_batch_size if 'batch' in dynamic else 1
-    repos = _write_repositories(work_dir, onnx_path, spec,
-                                _num_outputs(checks[0], task), name,
+    num_outputs = (int(model.num_classes) if task == 'detection' else
+                   _num_outputs(checks[0], task))
+    repos = _write_repositories(work_dir, onnx_path, spec, num_outputs, name,
                                 repo_batch, instance_kind, topk, ood)
     summary.update(repositories=repos, ensemble=name, spec=spec,
                    limits=limits, ood=ood,
@@ -288,7 +311,8 @@ def _check_parity_at_sizes(
                 report = check_parity(
                     model, onnx_path, size_inputs[:batch], task,
                     raise_on_fail=False, **(tolerance or dict(
-                        atol=float('inf'), min_cosine=-1.0)))
+                        atol=float('inf'), min_cosine=-1.0, min_agreement=0.0,
+                        min_iou=None)))
             except Exception as exc:  # onnxruntime refuses the shape
                 raise ExportError(
                     f'The exported graph does not run at input '

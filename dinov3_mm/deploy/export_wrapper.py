@@ -1,29 +1,36 @@
 """The plain-tensor module that is exported: normalised NCHW batch in.
 
-:class:`DeployWrapper` wraps a classifier, segmentor or backbone so its
-outputs are plain tensors (probabilities, class map and logits, or
-embeddings) with the softmax / sigmoid / argmax baked in.
+:class:`DeployWrapper` wraps a classifier, segmentor, detector or backbone so
+its outputs are plain tensors (probabilities, class map and logits, top-k
+detections, or embeddings) with the softmax / sigmoid / argmax / top-k baked
+in.
 """
 from typing import Optional, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .det_export import detection_outputs, is_detector
 from .errors import ExportError
 
-TASKS = ('classification', 'segmentation', 'features')
+TASKS = ('classification', 'segmentation', 'detection', 'features')
 OUTPUT_NAMES = {
     'classification': ('probs', ),
     'segmentation': ('class_map', 'logits'),
+    # ``masks`` only for detectors with a mask head
+    'detection': ('boxes', 'scores', 'labels', 'masks'),
     'features': ('embeddings', ),
 }
 
 
 def detect_task(model: nn.Module) -> str:
-    """``'segmentation'`` (a ``decode_head``), ``'classification'`` (a
-    ``head``) or ``'features'`` (a bare backbone or anything else)."""
+    """``'segmentation'`` (a ``decode_head``), ``'detection'`` (a DETR-style
+    detector), ``'classification'`` (a ``head``) or ``'features'`` (a bare
+    backbone or anything else)."""
     if hasattr(model, 'decode_head'):
         return 'segmentation'
+    if is_detector(model):
+        return 'detection'
     if hasattr(model, 'head') and hasattr(model, 'backbone'):
         return 'classification'
     return 'features'
@@ -39,12 +46,15 @@ class DeployWrapper(nn.Module):
     - ``'segmentation'``: ``(class_map, logits)``, ``(B, H, W)`` int64 and
       ``(B, K, H, W)`` at input size; ``K == 1`` (binary) thresholds the
       sigmoid at ``threshold`` (default: the segmentor's).
+    - ``'detection'``: ``(boxes, scores, labels[, masks])``, the top
+      ``k`` (query, class) pairs (see
+      :func:`~dinov3_mm.deploy.det_export.detection_outputs`).
     - ``'features'``: ``embeddings`` ``(B, C)``, the class token after the
       final norm (``forward_features()['x_norm_clstoken']``), L2-normalised
       too when ``l2_normalize``.
 
     Args:
-        model (nn.Module): Classifier, segmentor or backbone.
+        model (nn.Module): Classifier, segmentor, detector or backbone.
         task (str, optional): One of :data:`TASKS`; detected if None.
         threshold (float, optional): Binary segmentation threshold.
         l2_normalize (bool): L2-normalise the embeddings. Defaults to False.
@@ -67,7 +77,11 @@ class DeployWrapper(nn.Module):
 
     @property
     def output_names(self) -> Tuple[str, ...]:
-        return OUTPUT_NAMES[self.task]
+        names = OUTPUT_NAMES[self.task]
+        if self.task == 'detection' and not getattr(self.model, 'with_mask',
+                                                    False):
+            names = names[:3]
+        return names
 
     def forward(self, inputs: Tensor):
         if self.task == 'classification':
@@ -80,6 +94,8 @@ class DeployWrapper(nn.Module):
             else:
                 class_map = logits.argmax(1)
             return class_map, logits
+        if self.task == 'detection':
+            return detection_outputs(self.model, inputs)
         return self._embeddings(inputs)
 
     def _embeddings(self, inputs: Tensor) -> Tensor:

@@ -208,6 +208,10 @@ def export_onnx(model: nn.Module,
                          f'{precision!r}.')
     wrapper = as_wrapper(_prepare(model), task)
     wrapper.eval()
+    if wrapper.task == 'detection' and dynamic_hw:
+        raise ExportError('A detector is exported at one input size: its '
+                          'anchors and query selection are fixed in the '
+                          'graph. Export without dynamic_hw.')
     device = next(iter(wrapper.parameters()), torch.empty(0)).device
     dummy = torch.randn(batch_size, 3, *input_size, device=device)
     names = wrapper.output_names

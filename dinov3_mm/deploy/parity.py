@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .det_parity import MIN_IOU, detection_parity
 from .errors import ParityError
 from .export_wrapper import DeployWrapper, as_wrapper
 
@@ -48,7 +49,8 @@ def check_parity(model_or_wrapper: nn.Module,
                  atol: float = 1e-4,
                  min_cosine: float = 0.9999,
                  min_agreement: Optional[float] = None,
-                 raise_on_fail: bool = True) -> dict:
+                 raise_on_fail: bool = True,
+                 min_iou: Optional[float] = MIN_IOU) -> dict:
     """Compare onnxruntime (CPU) with PyTorch on preprocessed images.
 
     Args:
@@ -65,12 +67,16 @@ def check_parity(model_or_wrapper: nn.Module,
         min_agreement (float, optional): Smallest allowed top-1 (or
             per-pixel mask) agreement; not checked when None.
         raise_on_fail (bool): Raise :class:`ParityError` on failure.
+        min_iou (float, optional): Detection: smallest mean box / mask IoU
+            of matched detections; not checked when None. Defaults to
+            :data:`~dinov3_mm.deploy.det_parity.MIN_IOU`.
 
     Returns:
         dict: ``onnx``, ``task``, ``batch``, ``input_shape``, tolerances,
         ``outputs`` (per name: ``max_abs_diff``, ``cosine``; ``top1_agreement``
-        for probs, ``mask_agreement`` for class maps), ``passed`` and
-        ``failures``.
+        for probs, ``mask_agreement`` for class maps; detection: see
+        :mod:`~dinov3_mm.deploy.det_parity`), ``passed`` and ``failures``;
+        for detection also ``speed`` (:func:`speed_report`).
     """
     wrapper = as_wrapper(model_or_wrapper, task).eval()
     with torch.no_grad():
@@ -78,7 +84,13 @@ def check_parity(model_or_wrapper: nn.Module,
     ref = ref if isinstance(ref, tuple) else (ref, )
     got = run_onnx(onnx_path, inputs)
     outputs, failures = {}, []
-    for name, ref_t in zip(wrapper.output_names, ref):
+    if wrapper.task == 'detection':
+        outputs, failures = detection_parity(
+            {n: t.detach().cpu().numpy()
+             for n, t in zip(wrapper.output_names, ref)}, got, atol,
+            min_agreement, min_iou)
+    for name, ref_t in zip(() if wrapper.task == 'detection' else
+                           wrapper.output_names, ref):
         r = ref_t.detach().cpu().numpy()
         o = got[name]
         if r.shape != o.shape:
@@ -117,10 +129,51 @@ def check_parity(model_or_wrapper: nn.Module,
                   input_shape=list(inputs.shape), atol=atol,
                   min_cosine=min_cosine, min_agreement=min_agreement,
                   outputs=outputs, passed=not failures, failures=failures)
+    if wrapper.task == 'detection':
+        report['speed'] = speed_report(wrapper, onnx_path, inputs[:1])
     if failures and raise_on_fail:
         raise ParityError(f'ONNX parity failed for {onnx_path}: '
                           + '; '.join(failures), report)
     return report
+
+
+def speed_report(wrapper: nn.Module, onnx_path: str, inputs: Tensor,
+                 repeats: int = 3) -> dict:
+    """Median seconds per batch of eager PyTorch and onnxruntime (CPU, one
+    thread each), after one warm-up run; informative, never a failure.
+
+    Returns:
+        dict: ``batch``, ``eager_s``, ``onnxruntime_s`` and ``ratio``
+        (onnxruntime / eager).
+    """
+    import time
+
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_path, opts,
+                                providers=['CPUExecutionProvider'])
+    feed = {'input': inputs.detach().cpu().numpy().astype(np.float32)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def median(run) -> float:
+        run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    try:
+        with torch.no_grad():
+            eager = median(lambda: wrapper(inputs))
+        onnx_s = median(lambda: sess.run(None, feed))
+    finally:
+        torch.set_num_threads(threads)
+    return dict(batch=int(inputs.shape[0]), eager_s=eager,
+                onnxruntime_s=onnx_s, ratio=onnx_s / eager if eager else None)
 
 
 def write_parity_report(report: dict, path: str) -> Tuple[str, str]:
@@ -138,7 +191,8 @@ def write_parity_report(report: dict, path: str) -> Tuple[str, str]:
     json_path, md_path = stem + '.json', stem + '.md'
     with open(json_path, 'w') as f:
         json.dump(report, f, indent=2)
-    cols = ('max_abs_diff', 'cosine', 'top1_agreement', 'mask_agreement')
+    cols = ('max_abs_diff', 'cosine', 'top1_agreement', 'mask_agreement',
+            'agreement', 'mean_iou', 'min_iou')
     lines = [
         f"# ONNX parity: {osp.basename(report['onnx'])}", '',
         f"task `{report['task']}`, input {report['input_shape']}, atol "

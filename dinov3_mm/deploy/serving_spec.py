@@ -21,11 +21,25 @@ from dinov3_mm.utils.image_ops import (DEFAULT_MAX_IMAGE_BYTES,
 from .errors import ExportError
 
 #: Test-pipeline transforms a served model can reproduce.
-SERVABLE_TRANSFORMS = ('LoadImage', 'ResizeKeepRatioPad')
-#: Transforms that only pack results (or load mmseg annotations); ignored,
-#: as are annotation loaders (:func:`is_annotation_loader`).
+SERVABLE_TRANSFORMS = ('LoadImage', 'ResizeKeepRatioPad', 'DetLetterbox')
+#: Transforms that only pack results (or load annotations); ignored, as are
+#: annotation loaders (:func:`is_annotation_loader`).
 PASSIVE_TRANSFORMS = ('LoadAnnotations', 'PackClsInputs', 'PackSegInputs',
-                      'PackInputs')
+                      'PackInputs', 'LoadDetAnnotations', 'PackDetInputs')
+#: Served score threshold of detections when neither the caller nor the
+#: model's ``test_cfg['score_thr']`` gives one.
+DEFAULT_SCORE_THRESHOLD = 0.3
+
+
+def _letterbox(args: dict) -> dict:
+    """``DetLetterbox`` arguments (size ``(w, h)``) as a resize entry."""
+    size = args.get('size', 640)
+    w, h = (size, size) if isinstance(size, int) else size
+    pad_val = args.get('pad_val', 114)
+    return dict(size=[int(h), int(w)],
+                pad_val=pad_val if isinstance(pad_val, int) else list(pad_val),
+                interpolation=args.get('interpolation', 'bilinear'),
+                center=bool(args.get('center', True)))
 
 
 def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
@@ -47,19 +61,23 @@ def _pipeline_steps(pipeline: Sequence[dict], config_name: str) -> dict:
                 pad_val=pad_val if isinstance(pad_val, int) else list(pad_val),
                 interpolation=args.get('interpolation', 'bilinear'),
                 center=bool(args.get('center', True)))
+        elif name == 'DetLetterbox':
+            resize = _letterbox(args)
         elif not (name in PASSIVE_TRANSFORMS
                   or is_annotation_loader(transform)):
             raise ExportError(
                 f'Test pipeline of {config_name} uses {name}, which the '
                 f'served preprocessing cannot reproduce (supported: '
                 f'{", ".join(SERVABLE_TRANSFORMS)}). Use ResizeKeepRatioPad '
+                f'(detection: DetLetterbox, which also fixes the input size) '
                 f'in test_dataloader.dataset.pipeline, or preprocess on the '
                 f'client and send the model input tensor.')
     if resize is None:
         raise ExportError(
-            f'Test pipeline of {config_name} has no ResizeKeepRatioPad: the '
-            f'exported model needs a fixed input size. Add '
-            f'dict(type="ResizeKeepRatioPad", size=...) before packing.')
+            f'Test pipeline of {config_name} has no ResizeKeepRatioPad (or '
+            f'DetLetterbox): the exported model needs a fixed input size. '
+            f'Add dict(type="ResizeKeepRatioPad", size=...) (detection: '
+            f'dict(type="DetLetterbox", size=(w, h))) before packing.')
     return dict(decode=decode, resize=resize)
 
 
@@ -114,8 +132,8 @@ def serving_spec(model: nn.Module, task: str,
                  classes: Optional[Sequence[str]] = None,
                  config_name: str = 'the config',
                  max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
-                 max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES
-                 ) -> dict:
+                 max_image_bytes: Optional[int] = DEFAULT_MAX_IMAGE_BYTES,
+                 score_threshold: Optional[float] = None) -> dict:
     """Everything a server needs besides the ONNX file.
 
     Args:
@@ -128,11 +146,17 @@ def serving_spec(model: nn.Module, task: str,
         config_name (str): Named in error messages.
         max_image_pixels (int, optional): See :func:`serving_limits`.
         max_image_bytes (int, optional): See :func:`serving_limits`.
+        score_threshold (float, optional): Detection: served detections
+            score at least this; default: the model's
+            ``test_cfg['score_thr']``, else
+            :data:`DEFAULT_SCORE_THRESHOLD`.
 
     Returns:
         dict: ``task``, ``input_size`` ``[h, w]``, ``decode``, ``resize``,
         ``normalize``, ``classes``, ``threshold``, ``limits``
-        (``max_image_pixels``, ``max_image_bytes``).
+        (``max_image_pixels``, ``max_image_bytes``); detection also
+        ``detection`` (``score_threshold``, ``mask_threshold``,
+        ``with_mask``, ``num_detections``).
 
     Raises:
         ExportError: The test pipeline holds a transform the server cannot
@@ -155,4 +179,18 @@ def serving_spec(model: nn.Module, task: str,
                 classes=[str(c) for c in classes] if classes else None,
                 threshold=float(getattr(model, 'threshold', 0.5)),
                 limits=limits)
+    if task == 'detection':
+        spec['detection'] = _detection_entry(model, score_threshold)
     return spec
+
+
+def _detection_entry(model: nn.Module,
+                     score_threshold: Optional[float]) -> dict:
+    from .det_export import num_detections
+    test_cfg = dict(getattr(model, 'test_cfg', None) or {})
+    if score_threshold is None:
+        score_threshold = test_cfg.get('score_thr', DEFAULT_SCORE_THRESHOLD)
+    return dict(score_threshold=float(score_threshold),
+                mask_threshold=float(test_cfg.get('mask_threshold', 0.0)),
+                with_mask=bool(getattr(model, 'with_mask', False)),
+                num_detections=num_detections(model))

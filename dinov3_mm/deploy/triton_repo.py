@@ -8,8 +8,23 @@ Layout written by :func:`write_triton_repository` (``NAME`` defaults to
       NAME_model/        onnxruntime_onnx (or Python backend + onnxruntime)
       NAME_postprocess/  Python backend: PROBS -> LABELS/SCORES/CLASS_IDS
                          (and OOD with an OOD threshold),
-                         or LOGITS + META -> MASK
-      NAME/              ensemble: IMAGE -> labels / MASK / EMBEDDINGS
+                         or LOGITS + META -> MASK,
+                         or DET_* + META -> detections (see below)
+      NAME/              ensemble: IMAGE -> labels / MASK / detections /
+                         EMBEDDINGS
+
+Detection ensembles return, per image of a request of ``B`` images (``N``:
+the most detections any of them kept, at least 1):
+
+- ``NUM_DETECTIONS`` INT32 ``[B, 1]``: detections of each image; rows past
+  it are padding (score 0, class id -1, empty label and mask);
+- ``BOXES`` FP32 ``[B, N, 4]``: ``x1, y1, x2, y2`` in original-image pixels;
+- ``SCORES`` FP32 ``[B, N]`` (best first, each >= the served score
+  threshold), ``CLASS_IDS`` INT32 ``[B, N]`` (0-based labels), ``LABELS``
+  BYTES ``[B, N]`` (class names);
+- mask models: ``MASKS`` UINT8 ``[B, N, ori_h, ori_w]`` of 0/1, at the
+  original image size (the images of one request must then share a size,
+  like segmentation requests).
 
 A client sends encoded image files to ``NAME`` (input ``IMAGE``, BYTES,
 shape ``[batch, 1]``). Every model batches (``max_batch_size``); the ONNX
@@ -37,6 +52,7 @@ from .export_wrapper import OUTPUT_NAMES
 TEMPLATES = osp.join(osp.dirname(osp.abspath(__file__)), 'triton_models')
 IMAGE_OPS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                      'utils', 'image_ops.py')
+DET_OPS = osp.join(osp.dirname(IMAGE_OPS), 'det_ops.py')
 BACKENDS = ('onnxruntime', 'python')
 INSTANCE_KINDS = {'cpu': 'KIND_CPU', 'gpu': 'KIND_GPU'}
 
@@ -131,11 +147,32 @@ def _parameters(params: Dict[str, str]) -> str:
                    f'"{quoted(v)}" }}\n}}\n' for k, v in params.items())
 
 
-def _model_tensors(spec: dict, num_classes: int
+def onnx_output_dims(onnx_path: str) -> Dict[str, List[int]]:
+    """Output dimensions (without the batch axis) by name; -1 where the
+    graph leaves a dimension open."""
+    import onnx
+    graph = onnx.load(onnx_path, load_external_data=False).graph
+    return {o.name: [d.dim_value if d.HasField('dim_value') else -1
+                     for d in o.type.tensor_type.shape.dim[1:]]
+            for o in graph.output}
+
+
+def _detection_tensors(dims: Dict[str, List[int]]) -> List[Tensor]:
+    types = dict(boxes='TYPE_FP32', scores='TYPE_FP32', labels='TYPE_INT64',
+                 masks='TYPE_FP32')
+    return [(name, types[name], tuple(dims[name]))
+            for name in OUTPUT_NAMES['detection'] if name in dims]
+
+
+def _model_tensors(spec: dict, num_classes: int,
+                   onnx_path: Optional[str] = None
                    ) -> Tuple[List[Tensor], List[Tensor]]:
     h, w = spec['input_size']
     inputs = [('input', 'TYPE_FP32', (3, h, w))]
     task = spec['task']
+    if task == 'detection':
+        outputs = _detection_tensors(onnx_output_dims(onnx_path))
+        return inputs, outputs
     if task == 'classification':
         outputs = [('probs', 'TYPE_FP32', (num_classes, ))]
     elif task == 'segmentation':
@@ -160,12 +197,13 @@ def _python_model(folder: str, template: str, files: Dict[str, object]
     shutil.copyfile(osp.join(TEMPLATES, template), osp.join(version,
                                                             'model.py'))
     shutil.copyfile(IMAGE_OPS, osp.join(version, 'image_ops.py'))
+    shutil.copyfile(DET_OPS, osp.join(version, 'det_ops.py'))
     for name, content in files.items():
         _write(osp.join(version, name), json.dumps(content, indent=2))
 
 
 def _ensemble_steps(names: Dict[str, str], task: str,
-                    ood: bool = False) -> str:
+                    ood: bool = False, with_mask: bool = False) -> str:
     def step(model, inputs, outputs):
         maps = ''.join(f'      input_map {{ key: "{k}" value: "{v}" }}\n'
                        for k, v in inputs.items())
@@ -174,12 +212,23 @@ def _ensemble_steps(names: Dict[str, str], task: str,
         return (f'    {{\n      model_name: "{model}"\n'
                 f'      model_version: -1\n{maps}    }}')
 
-    # META (padding, original size) only matters to the mask
+    # META (padding, original size) only matters to masks and boxes
     pre_out = {'INPUT': 'preprocessed'}
-    if task == 'segmentation':
+    if task in ('segmentation', 'detection'):
         pre_out['META'] = 'meta'
     steps = [step(names['preprocess'], {'IMAGE': 'IMAGE'}, pre_out)]
-    if task == 'classification':
+    if task == 'detection':
+        raw = [n for n in OUTPUT_NAMES['detection']
+               if n != 'masks' or with_mask]
+        steps += [
+            step(names['model'], {'input': 'preprocessed'},
+                 {n: f'det_{n}' for n in raw}),
+            step(names['postprocess'],
+                 dict({f'DET_{n.upper()}': f'det_{n}' for n in raw},
+                      META='meta'),
+                 {n: n for n, _, _ in detection_outputs(with_mask)}),
+        ]
+    elif task == 'classification':
         steps += [
             step(names['model'], {'input': 'preprocessed'},
                  {'probs': 'probs'}),
@@ -203,10 +252,26 @@ def _ensemble_steps(names: Dict[str, str], task: str,
         '\n  ]\n}\n'
 
 
+def detection_outputs(with_mask: bool) -> List[Tensor]:
+    """What a client gets back from a detection ensemble (see the module
+    docstring)."""
+    outputs = [('NUM_DETECTIONS', 'TYPE_INT32', (1, )),
+               ('BOXES', 'TYPE_FP32', (-1, 4)),
+               ('SCORES', 'TYPE_FP32', (-1, )),
+               ('CLASS_IDS', 'TYPE_INT32', (-1, )),
+               ('LABELS', 'TYPE_STRING', (-1, ))]
+    if with_mask:
+        outputs.append(('MASKS', 'TYPE_UINT8', (-1, -1, -1)))
+    return outputs
+
+
 def ensemble_outputs(task: str, num_classes: int, topk: int,
-                     ood: bool = False) -> List[Tensor]:
+                     ood: bool = False, with_mask: bool = False
+                     ) -> List[Tensor]:
     """What a client gets back from the ensemble (``OOD`` with an OOD
-    threshold)."""
+    threshold; ``MASKS`` for a detector ``with_mask``)."""
+    if task == 'detection':
+        return detection_outputs(with_mask)
     if task == 'classification':
         k = min(topk, num_classes)
         return [('LABELS', 'TYPE_STRING', (k, )),
@@ -238,8 +303,8 @@ def write_triton_repository(repo: str,
             names are replaced).
         onnx_path (str): The exported model.
         spec (dict): From :func:`~dinov3_mm.deploy.serving_spec.serving_spec`.
-        num_outputs (int): Classes (classification, segmentation) or
-            embedding width (features).
+        num_outputs (int): Classes (classification, segmentation,
+            detection) or embedding width (features).
         name (str): Ensemble name; the steps get suffixes. Defaults to
             ``'dinov3'``.
         backend (str): ``'onnxruntime'`` (``platform: "onnxruntime_onnx"``)
@@ -285,7 +350,9 @@ def write_triton_repository(repo: str,
     h, w = spec['input_size']
 
     # the network
-    inputs, outputs = _model_tensors(spec, num_outputs)
+    inputs, outputs = _model_tensors(spec, num_outputs, onnx_path)
+    det = spec.get('detection') or {}
+    with_mask = bool(det.get('with_mask'))
     kind = INSTANCE_KINDS[instance_kind]
     tail = _batching(preferred, max_queue_delay_us) + _instances(
         kind, instance_count)
@@ -316,7 +383,7 @@ def write_triton_repository(repo: str,
                    [('IMAGE', 'TYPE_STRING', (1, ))],
                    [('INPUT', 'TYPE_FP32', (3, h, w)), meta], python,
                    _batching(preferred, max_queue_delay_us) + cpu))
-    final = ensemble_outputs(task, num_outputs, topk, bool(ood))
+    final = ensemble_outputs(task, num_outputs, topk, bool(ood), with_mask)
     if task != 'features':
         post_spec = dict(task=task, topk=topk, threshold=spec['threshold'],
                          classes=_class_list(spec, num_outputs),
@@ -324,11 +391,18 @@ def write_triton_repository(repo: str,
                              'max_image_pixels'))
         if ood:
             post_spec['ood'] = dict(ood)
+        if task == 'detection':
+            post_spec.update(det, input_size=[h, w])
         _python_model(folders['postprocess'], 'postprocess.py',
                       {'postprocess.json': post_spec})
-        post_inputs = ([('PROBS', 'TYPE_FP32', (num_outputs, ))]
-                       if task == 'classification' else
-                       [('LOGITS', 'TYPE_FP32', (num_outputs, h, w)), meta])
+        if task == 'detection':
+            post_inputs = [(f'DET_{n.upper()}', t, d)
+                           for n, t, d in outputs] + [meta]
+        elif task == 'classification':
+            post_inputs = [('PROBS', 'TYPE_FP32', (num_outputs, ))]
+        else:
+            post_inputs = [('LOGITS', 'TYPE_FP32', (num_outputs, h, w)),
+                           meta]
         # clients read the class names from the served model's config
         classes = _parameters(dict(classes=json.dumps(post_spec['classes'])))
         _write(osp.join(folders['postprocess'], 'config.pbtxt'),
@@ -341,7 +415,7 @@ def write_triton_repository(repo: str,
            _config(names['ensemble'], max_batch_size,
                    [('IMAGE', 'TYPE_STRING', (1, ))], final,
                    'platform: "ensemble"\n',
-                   _ensemble_steps(names, task, bool(ood))))
+                   _ensemble_steps(names, task, bool(ood), with_mask)))
     os.makedirs(osp.join(folders['ensemble'], '1'), exist_ok=True)
     return folders
 

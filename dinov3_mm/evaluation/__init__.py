@@ -1,7 +1,7 @@
 """Evaluation: metrics registered in ``METRICS`` (scope ``dinov3_mm``).
 
 - :mod:`.metrics`: the metric classes (:class:`ClsMetric`,
-  :class:`SegMetric`).
+  :class:`SegMetric`, :class:`CocoMetric`).
 - :mod:`.functional`: the metric functions they use, for plugins and
   scripts (accuracy, precision / recall / F1, AUROC, AP, curves, IoU
   counts, k-NN, OOD scores and metrics).
@@ -15,10 +15,11 @@ from .functional import (OOD_SCORES, auroc, average_precision,
                          precision_recall_f1, roc_curve, threshold_at_tpr,
                          topk_accuracy)
 from .knn import extract_cls_features
-from .metrics import ClsMetric, SegMetric, format_table
+from .metrics import ClsMetric, CocoMetric, SegMetric, format_table
 
 __all__ = [
-    'ClsMetric', 'SegMetric', 'format_table', 'auroc', 'average_precision',
+    'ClsMetric', 'CocoMetric', 'SegMetric', 'format_table', 'auroc',
+    'average_precision',
     'binary_auroc', 'confusion_matrix', 'intersect_and_union',
     'knn_accuracy', 'knn_classify', 'pr_curve', 'precision_recall_f1',
     'roc_curve', 'topk_accuracy', 'extract_cls_features', 'OOD_SCORES',

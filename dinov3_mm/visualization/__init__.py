@@ -1,11 +1,12 @@
 """Visualisation helpers: classification plots, training curves, PCA maps,
 segmentation overlays, pictures of single samples and predictions,
-curves of logged scalars.
+curves of logged scalars, detections and COCO PR curves.
 
 matplotlib is imported only when a plot is drawn.
 """
 from .cls_plots import plot_confusion_matrix, plot_pr_curves, plot_roc_curves
 from .curves import load_scalars, plot_training_curves
+from .det_plots import draw_detections, plot_det_pr_curves
 from .log_curves import plot_scalar_curves
 from .packed_samples import (draw_packed_sample, draw_prediction,
                              find_normalization, inputs_to_image)
@@ -19,5 +20,6 @@ __all__ = [
     'load_scalars', 'plot_training_curves', 'pca_rgb', 'colorize_mask',
     'compare_panel', 'default_palette', 'overlay_mask', 'plot_scalar_curves',
     'draw_packed_sample', 'draw_prediction', 'find_normalization',
-    'inputs_to_image', 'caption_image', 'draw_boxes', 'mask_panel'
+    'inputs_to_image', 'caption_image', 'draw_boxes', 'mask_panel',
+    'draw_detections', 'plot_det_pr_curves'
 ]

@@ -5,7 +5,8 @@ SCRIPTS = ('benchmark_backbone.py', 'benchmark_deploy.py',
            'benchmark_linear_probe.py', 'benchmark_seg_inference.py',
            'benchmark_ssl_step.py', 'benchmark_train_step.py',
            'benchmark_fsdp_memory.py', 'benchmark_train_e2e.py',
-           'benchmark_distill_step.py')
+           'benchmark_distill_step.py', 'benchmark_coco_eval.py',
+           'benchmark_detr_step.py')
 
 
 @pytest.mark.parametrize('script', SCRIPTS)

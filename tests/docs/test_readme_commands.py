@@ -110,6 +110,9 @@ TINY_ARGS = {
                                          '--test', '2', '--size', '64'],
     'tools/generate_shapes_dataset.py --seg': ['--train', '8', '--val', '4',
                                                '--size', '32'],
+    'tools/generate_shapes_dataset.py --instances': ['--train', '16',
+                                                     '--val', '8',
+                                                     '--test', '4'],
     'projects/medical/tools/generate_mri_volumes.py': [
         '--num-train', '2', '--num-val', '1', '--shape', '64', '64', '4'],
     'projects/satellite/tools/generate_geotiff_dataset.py': [
@@ -163,7 +166,8 @@ args = sys.argv[1:]
 if args and args[0].endswith('.py'):
     args = [newest_epoch(a) if re.search(r'epoch_\\d+\\.pth$', a)
             and not os.path.exists(a) else a for a in args]
-    key = args[0] + (' --seg' if '--seg' in args else '')
+    key = args[0] + ''.join(f' {{flag}}' for flag in ('--seg', '--instances')
+                            if flag in args)
     args += TINY_ARGS.get(key, [])
     mode = os.path.basename(args[0])[:-3]
     if args[0].startswith('tools/') and mode in ('train', 'test'):

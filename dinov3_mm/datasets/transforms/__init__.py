@@ -2,6 +2,13 @@
 from .albu import ALBU_PRESETS, Albumentations, build_albu
 from .cache import CachedTransforms, flatten_cached
 from .corrupt import CORRUPTIONS, Corrupt, corrupt
+from .det_formatting import DET_META_KEYS, PackDetInputs
+from .det_transforms import (DEFAULT_PHOTOMETRIC, DetLetterbox,
+                             DetPhotometric, DetRandomCrop, DetRandomFlip,
+                             DetResize, LoadDetAnnotations,
+                             decode_segmentation, mask_to_rle,
+                             masks_to_boxes, resize_masks,
+                             segmentation_to_rle)
 from .formatting import (PackClsInputs, PackMultiCropInputs, PackSegInputs,
                          image_to_tensor)
 from .loading import LoadImage, read_image, to_uint8
@@ -21,5 +28,8 @@ __all__ = [
     'LoadSegAnnotation', 'rgb_to_index', 'RandomCropCatRatio', 'RandomRescale',
     'UnknownColourError', 'read_seg_map', 'reduce_zero_label_map',
     'DINOMultiCrop', 'PackMultiCropInputs', 'random_resized_crop_box',
-    'check_mask_values', 'store_seg_map'
+    'check_mask_values', 'store_seg_map', 'DET_META_KEYS', 'PackDetInputs',
+    'DEFAULT_PHOTOMETRIC', 'DetLetterbox', 'DetPhotometric', 'DetRandomCrop',
+    'DetRandomFlip', 'DetResize', 'LoadDetAnnotations', 'decode_segmentation',
+    'mask_to_rle', 'masks_to_boxes', 'resize_masks', 'segmentation_to_rle'
 ]

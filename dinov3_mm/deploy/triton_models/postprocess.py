@@ -1,7 +1,9 @@
-"""Triton Python-backend model: model outputs -> labels or a mask.
+"""Triton Python-backend model: model outputs -> labels, a mask or
+detections.
 
-Written into a model repository by ``tools/deploy.py`` with ``image_ops.py``
-and ``postprocess.json`` (task, class names, top-k, threshold).
+Written into a model repository by ``tools/deploy.py`` with ``image_ops.py``,
+``det_ops.py`` and ``postprocess.json`` (task, class names, top-k,
+threshold; detection: score / mask thresholds, input size).
 
 Classification: ``PROBS`` (FP32 ``[K]``) -> ``LABELS`` (BYTES ``[k]``),
 ``SCORES`` (FP32 ``[k]``), ``CLASS_IDS`` (INT32 ``[k]``), best first; with
@@ -21,6 +23,7 @@ import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+from det_ops import boxes_to_original, masks_to_original, select_detections
 from image_ops import (ImageRejected, check_image_pixels, logits_to_mask,
                        restore_logits)
 
@@ -89,9 +92,60 @@ class TritonPythonModel:
         ]
         return [pb_utils.Tensor('MASK', np.stack(masks))]
 
+    def _detection(self, request):
+        def get(name):
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            return None if tensor is None else tensor.as_numpy()
+
+        boxes, scores, labels = (get('DET_BOXES'), get('DET_SCORES'),
+                                 get('DET_LABELS'))
+        mask_logits, meta = get('DET_MASKS'), get('META')
+        input_hw = tuple(self.spec['input_size'])
+        for i, m in enumerate(meta):
+            _check_meta(i, m, input_hw, self.spec.get('max_image_pixels'))
+        with_mask = mask_logits is not None
+        if with_mask and len({(int(m[0]), int(m[1])) for m in meta}) > 1:
+            raise ClientError('images of different sizes in one request; '
+                              'send them in separate requests')
+        keeps = [select_detections(s, self.spec['score_threshold'])
+                 for s in scores]
+        n = max([1] + [len(k) for k in keeps])
+        batch = len(scores)
+        out_boxes = np.zeros((batch, n, 4), np.float32)
+        out_scores = np.zeros((batch, n), np.float32)
+        out_ids = np.full((batch, n), -1, np.int32)
+        out_names = np.full((batch, n), b'', dtype=object)
+        counts = np.array([[len(k)] for k in keeps], np.int32)
+        if with_mask:
+            ori_h, ori_w = int(meta[0][0]), int(meta[0][1])
+            out_masks = np.zeros((batch, n, ori_h, ori_w), np.uint8)
+        for b, keep in enumerate(keeps):
+            count = len(keep)
+            out_boxes[b, :count] = boxes_to_original(boxes[b, keep], meta[b],
+                                                     input_hw)
+            out_scores[b, :count] = scores[b, keep]
+            out_ids[b, :count] = labels[b, keep]
+            out_names[b, :count] = [self.classes[i].encode()
+                                    for i in labels[b, keep]]
+            if with_mask and count:
+                out_masks[b, :count] = masks_to_original(
+                    mask_logits[b, keep], meta[b], input_hw,
+                    self.spec.get('mask_threshold', 0.0))
+        outputs = [
+            pb_utils.Tensor('NUM_DETECTIONS', counts),
+            pb_utils.Tensor('BOXES', out_boxes),
+            pb_utils.Tensor('SCORES', out_scores),
+            pb_utils.Tensor('CLASS_IDS', out_ids),
+            pb_utils.Tensor('LABELS', out_names.astype(np.object_)),
+        ]
+        if with_mask:
+            outputs.append(pb_utils.Tensor('MASKS', out_masks))
+        return outputs
+
     def execute(self, requests):
-        run = (self._classification if self.spec['task'] == 'classification'
-               else self._segmentation)
+        run = {'classification': self._classification,
+               'detection': self._detection}.get(self.spec['task'],
+                                                 self._segmentation)
         responses = []
         for request in requests:
             try:

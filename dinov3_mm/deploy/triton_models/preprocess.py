@@ -9,10 +9,11 @@ Input ``IMAGE`` (BYTES, ``[1]`` per item); outputs ``INPUT`` (FP32,
 ``[3, H, W]``) and ``META`` (INT32, ``[ori_h, ori_w, top, bottom, left,
 right]``). Each image is checked against ``max_image_bytes`` and, from its
 header, ``max_image_pixels`` before it is decoded. A request the client got
-wrong (empty, corrupt or too large image; segmentation images of different
-sizes in one request) fails alone with INVALID_ARG (HTTP 400, gRPC
-INVALID_ARGUMENT) and a message naming the image's index; anything else is
-a server fault (INTERNAL, details in the server log).
+wrong (empty, corrupt or too large image; images of different sizes in one
+request to a segmentor or a detector with masks) fails alone with
+INVALID_ARG (HTTP 400, gRPC INVALID_ARGUMENT) and a message naming the
+image's index; anything else is a server fault (INTERNAL, details in the
+server log).
 """
 import json
 import os
@@ -54,6 +55,9 @@ class TritonPythonModel:
                               args['model_version'])
         with open(os.path.join(folder, 'preprocess.json')) as f:
             self.spec = json.load(f)
+        # full-size masks of one request form one array
+        self._one_size = (self.spec['task'] == 'segmentation' or bool(
+            (self.spec.get('detection') or {}).get('with_mask')))
 
     def _one(self, index: int, item) -> tuple:
         if not isinstance(item, (bytes, np.bytes_)):
@@ -68,7 +72,7 @@ class TritonPythonModel:
         inputs, metas = [], []
         for i, item in enumerate(_images(request)):
             x, meta = self._one(i, item)
-            if (self.spec['task'] == 'segmentation' and metas
+            if (self._one_size and metas
                     and meta[:2] != metas[0][:2]):
                 raise ClientError(
                     f'image {i} of the request is {meta[1]}x{meta[0]} but '

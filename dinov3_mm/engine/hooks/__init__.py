@@ -1,6 +1,7 @@
 """Hooks registered in the ``dinov3_mm`` scope."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .cls_plot_hook import ClsPlotHook
+from .det_vis_hook import DetVisHook
 from .knn_hook import KNNEvalHook
 from .logger_hook import EpochAwareLoggerHook
 from .pred_draw_hook import PredDrawHook
@@ -9,7 +10,7 @@ from .seg_vis_hook import SegVisHook
 from .ssl_hooks import CollapseMonitorHook, DINOTeacherHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'ClsPlotHook', 'SegVisHook', 'KNNEvalHook',
+    'AtomicCheckpointHook', 'ClsPlotHook', 'SegVisHook', 'DetVisHook', 'KNNEvalHook',
     'DINOTeacherHook', 'CollapseMonitorHook', 'PredDrawHook',
     'EpochAwareLoggerHook', 'GroupLrRuntimeInfoHook'
 ]

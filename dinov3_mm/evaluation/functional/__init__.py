@@ -6,6 +6,8 @@ compute their values with these.
 from .classification import (auroc, average_precision, binary_auroc,
                              confusion_matrix, pr_curve, precision_recall_f1,
                              roc_curve, topk_accuracy)
+from .detection import (build_coco_gt, coco_evaluate, encode_mask_rle,
+                        evaluate_detections, predictions_to_coco)
 from .knn import knn_accuracy, knn_classify
 from .ood import (OOD_SCORES, fit_mahalanobis, fpr_at_tpr, knn_score,
                   logit_score, mahalanobis_score, ood_metrics,
@@ -19,5 +21,7 @@ __all__ = [
     'knn_accuracy', 'knn_classify', 'intersect_and_union', 'OOD_SCORES',
     'fit_mahalanobis', 'fpr_at_tpr', 'knn_score', 'logit_score',
     'mahalanobis_score', 'ood_metrics', 'threshold_at_tpr',
-    'corruption_errors', 'summarise_sweep'
+    'corruption_errors', 'summarise_sweep', 'build_coco_gt',
+    'coco_evaluate', 'encode_mask_rle', 'evaluate_detections',
+    'predictions_to_coco'
 ]

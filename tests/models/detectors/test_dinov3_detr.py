@@ -1,0 +1,182 @@
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+import dinov3_mm.models  # noqa: F401
+from dinov3_mm.models.detectors.mask_head import masks_to_original
+from dinov3_mm.registry import MODELS
+from dinov3_mm.structures import DetDataSample
+
+TINY_VIT = dict(type='DINOv3ViT',
+                arch=dict(embed_dims=64, num_layers=2, num_heads=2),
+                out_type='featmap', out_indices=(1, ))
+
+
+def tiny_detr(with_mask=False, **kwargs):
+    cfg = dict(type='DINOv3DETR', num_classes=3, with_mask=with_mask,
+               backbone=TINY_VIT,
+               neck=dict(type='SimpleFPN', in_channels=64, out_channels=64),
+               in_channels=64, embed_dims=64, num_queries=8, num_groups=2,
+               decoder=dict(num_layers=2, ffn_dims=128, num_heads=4,
+                            cross_heads=4))
+    if not with_mask:
+        # no stride-4 level without masks
+        cfg['neck']['scales'] = (2, 1, 0.5)
+        cfg['in_levels'] = (0, 1, 2)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def sample(h=96, w=96, with_mask=True, ori=(48, 48), scale=(2., 2.)):
+    s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=ori,
+                                    scale_factor=scale, border=(0, 0)))
+    masks = torch.zeros(2, h, w, dtype=torch.bool)
+    masks[0, 10:30, 10:40] = True
+    masks[1, 50:90, 20:60] = True
+    gt = InstanceData(bboxes=torch.tensor([[10., 10, 40, 30],
+                                           [20, 50, 60, 90]]),
+                      labels=torch.tensor([0, 2]))
+    if with_mask:
+        gt.masks = masks
+    s.gt_instances = gt
+    return s
+
+
+@pytest.mark.parametrize('with_mask', [False, True])
+def test_loss_keys_finite_and_every_trainable_part_gets_gradient(with_mask):
+    torch.manual_seed(0)
+    model = tiny_detr(with_mask)
+    model.train()
+    losses = model(torch.randn(2, 3, 96, 96),
+                   [sample(), sample(w=80)], mode='loss')
+    expected = {'loss_cls', 'loss_bbox', 'loss_giou', 'd0.loss_cls',
+                'enc.loss_cls', 'enc.loss_giou'}
+    if with_mask:
+        expected |= {'loss_mask', 'loss_dice'}
+    assert expected <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    no_grad = [n for n, p in model.named_parameters()
+               if p.requires_grad and p.grad is None]
+    assert no_grad == []
+
+
+def test_training_uses_all_groups_inference_one():
+    model = tiny_detr()
+    model.train()
+    out = model.forward_heads(torch.randn(1, 3, 64, 64))
+    assert out['logits'][-1].shape == (1, 16, 3)
+    mask = model.group_mask(2, 'cpu')
+    assert mask[0, 7].item() is False and mask[0, 8].item() is True
+    model.eval()
+    logits, boxes = model(torch.randn(1, 3, 64, 64), mode='tensor')
+    assert logits.shape == (1, 8, 3) and boxes.shape == (1, 8, 4)
+
+
+def test_padding_positions_are_never_proposed():
+    model = tiny_detr()
+    model.eval()
+    s = sample(h=32, w=96)
+    out = model.forward_heads(torch.randn(1, 3, 96, 96), [s])
+    # references are the selected proposals: all centres within the image
+    # rows (a cell overlapping the image may stick out by less than a cell)
+    centres_y = out['enc_boxes'][0, :, 1] * 96
+    assert centres_y.max() < 32 + 16
+
+
+def test_predict_maps_boxes_and_masks_to_original_image():
+    model = tiny_detr(with_mask=True)
+    model.eval()
+
+    def fake_heads(inputs, data_samples=None):
+        logits = torch.full((1, 8, 3), -5.0)
+        logits[0, 3, 1] = 5.0
+        boxes = torch.full((1, 8, 4), 0.5)
+        # object at x 16..48, y 32..64 of the 64x64 canvas
+        boxes[0, 3] = torch.tensor([0.5, 0.75, 0.5, 0.5])
+        queries = torch.zeros(1, 8, 64)
+        return dict(logits=[logits], boxes=[boxes], queries=queries,
+                    pixels=torch.zeros(1, 64, 16, 16))
+
+    model.forward_heads = fake_heads
+    model.mask_head.logits = lambda q, p: torch.where(
+        torch.zeros(len(q), 16, 16).index_fill_(1, torch.arange(8, 16), 1)
+        .bool(), 5.0, -5.0)
+    # original 60x40 (h, w) letterboxed: scale 0.8 -> 48x32, border left 16
+    s = DetDataSample(metainfo=dict(ori_shape=(60, 40), img_shape=(64, 64),
+                                    scale_factor=(0.8, 0.8),
+                                    border=(16, 8)))
+    pred = model.predict(torch.zeros(1, 3, 64, 64), [s])[0].pred_instances
+    assert pred.labels[0] == 1 and pred.scores[0] > 0.99
+    # (16 - 16) / 0.8 = 0, (32 - 8) / 0.8 = 30, (48 - 16) / 0.8 = 40
+    assert torch.allclose(pred.bboxes[0], torch.tensor([0., 30., 40., 60.]))
+    mask = pred.masks[0]
+    assert mask.shape == (60, 40)
+    # canvas rows >= 32 are foreground -> original rows >= (32 - 8) / 0.8
+    assert not mask[:29].any() and mask[31:].all()
+
+
+def test_masks_to_original_identity_and_scaling():
+    logits = torch.randn(3, 8, 8)
+    same = masks_to_original(logits, (8, 8), (8, 8), (1., 1.))
+    assert torch.allclose(same, logits, atol=1e-6)
+    up = masks_to_original(logits, (8, 8), (4, 4), (2., 2.))
+    assert up.shape == (3, 4, 4)
+
+
+def test_mask_model_needs_gt_masks():
+    model = tiny_detr(with_mask=True)
+    model.train()
+    with pytest.raises(KeyError, match='with_mask=True'):
+        model(torch.randn(1, 3, 64, 64), [sample(64, 64, with_mask=False)],
+              mode='loss')
+
+
+def test_convnext_backbone_through_channel_mapper_and_lora():
+    model = MODELS.build(dict(
+        type='DINOv3DETR', num_classes=2,
+        backbone=dict(type='DINOv3ConvNeXt',
+                      arch=dict(depths=[1, 1, 1, 1], dims=[16, 32, 48, 64]),
+                      out_indices=(1, 2, 3)),
+        neck=dict(type='MultiLevelNeck', in_channels=[32, 48, 64],
+                  out_channels=32, scales=(1, 1, 1)),
+        in_channels=32, in_levels=(0, 1, 2), embed_dims=32, num_queries=5, num_groups=1,
+        decoder=dict(num_layers=1, ffn_dims=64, num_heads=2, cross_heads=2)))
+    logits, boxes = model(torch.randn(1, 3, 64, 64), mode='tensor')
+    assert logits.shape == (1, 5, 2) and boxes.shape == (1, 5, 4)
+    lora = tiny_detr(lora=dict(r=4, alpha=8, target_modules=('qkv', )))
+    trainable = {n for n, p in lora.backbone.named_parameters()
+                 if p.requires_grad}
+    assert trainable and all('lora' in n for n in trainable)
+
+
+def test_overfits_one_image():
+    """Loss falls and both objects are found after 80 steps on one image."""
+    torch.manual_seed(0)
+    model = tiny_detr(with_mask=True)
+    x = torch.zeros(1, 3, 96, 96)
+    x[:, 0, 10:30, 10:40] = 2
+    x[:, 2, 50:90, 20:60] = 2
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    first = None
+    for _ in range(80):
+        loss = sum(model(x, [sample(ori=(96, 96), scale=(1., 1.))],
+                         mode='loss').values())
+        first = first if first is not None else float(loss)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    assert float(loss) < 0.3 * first
+    model.eval()
+    pred = model.predict(x, [sample(ori=(96, 96), scale=(1., 1.))])[0]
+    top = pred.pred_instances
+    assert sorted(top.labels[:2].tolist()) == [0, 2]
+    assert top.scores[1] > 0.5
+    from dinov3_mm.models.detectors.box_ops import pairwise_iou
+    iou, _ = pairwise_iou(top.bboxes[:2], torch.tensor([[10., 10, 40, 30],
+                                                        [20, 50, 60, 90]]))
+    assert iou.max(0).values.min() > 0.7
+    masks = top.masks[:2]
+    assert masks.shape == (2, 96, 96)
+    assert masks[top.labels[:2] == 2][0, 60:80, 30:50].all()
