@@ -168,3 +168,23 @@ def lora_checkpoint(tmp_path):
     torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()), ckpt)
     return dict(model_cfg=copy.deepcopy(TINY_LORA_CLASSIFIER), model=model,
                 checkpoint=ckpt, build=_build_tiny_classifier)
+
+
+@pytest.fixture(autouse=True)
+def _default_scope_is_not_leaked():
+    """A test must leave mmengine's current default scope ours (or unset).
+
+    A ``Runner`` built without ``default_scope`` makes ``'mmengine'`` the
+    current scope for the rest of the worker process, and later tests then
+    fail to build our modules depending on how ``pytest -n`` distributed
+    them; this check names the leaking test instead.
+    """
+    yield
+    from mmengine.registry import DefaultScope, init_default_scope
+    current = DefaultScope.get_current_instance()
+    name = current.scope_name if current is not None else None
+    if name not in (None, 'dinov3_mm'):
+        init_default_scope('dinov3_mm')  # so that only this test fails
+        pytest.fail(f'the test left the default scope {name!r}: give its '
+                    "Runner default_scope='dinov3_mm' or restore the scope",
+                    pytrace=False)

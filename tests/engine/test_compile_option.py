@@ -42,7 +42,8 @@ def _first_losses(tmp_path, name, compile_cfg, iters=2):
         train_cfg=dict(by_epoch=False, max_iters=iters),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
         default_hooks=dict(checkpoint=None, logger=None),
-        cfg=dict(compile=compile_cfg) if compile_cfg is not None else None)
+        cfg=dict(compile=compile_cfg) if compile_cfg is not None else None,
+        default_scope='dinov3_mm')
     step = runner.model.train_step
 
     def recording(*args, **kwargs):

@@ -1,10 +1,12 @@
 """Real-time DETR with optional instance masks on a DINOv3 backbone."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from dinov3_mm.registry import MODELS
@@ -331,36 +333,68 @@ class DINOv3DETR(BaseModel):
             num = num / dist.get_world_size()
         return max(float(num), 1.0)
 
+    def _match(self, logits: Tensor, boxes: Tensor, targets: List[dict],
+               groups: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """Hungarian matches of every image and query group.
+
+        The matching cost of all queries against all ground truth of the
+        batch is computed at once; each (image, group) block is assigned on
+        its own.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: image, query (into the ``G*Q``
+            set) and ground-truth (into the batch's concatenated objects)
+            indices of the matches.
+        """
+        sizes = [len(t['labels']) for t in targets]
+        device = logits.device
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        if sum(sizes) == 0:
+            return empty, empty, empty
+        batch, num_sets = logits.shape[:2]
+        cost = self.matcher.cost(
+            logits.flatten(0, 1), boxes.flatten(0, 1),
+            torch.cat([t['labels'] for t in targets]),
+            torch.cat([t['boxes'] for t in targets]))
+        cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6, neginf=-1e6)
+        cost = cost.view(batch, num_sets, -1).cpu().numpy()
+        image_idx, query_idx, gt_idx = [], [], []
+        offset = 0
+        for b, size in enumerate(sizes):
+            for g in range(groups if size else 0):
+                first = g * self.num_queries
+                rows, cols = linear_sum_assignment(
+                    cost[b, first:first + self.num_queries,
+                         offset:offset + size])
+                image_idx.append(np.full(len(rows), b))
+                query_idx.append(rows + first)
+                gt_idx.append(cols + offset)
+            offset += size
+        return tuple(
+            torch.as_tensor(np.concatenate(idx), dtype=torch.long,
+                            device=device)
+            for idx in (image_idx, query_idx, gt_idx))
+
     def _set_losses(self, logits: Tensor, boxes: Tensor,
                     targets: List[dict], groups: int, num_boxes: float):
         """Matched losses of one prediction set (all groups) and the matches.
 
         Returns:
-            tuple: ``(cls, l1, giou)`` loss tensors and, per group and image,
-            ``(query_index, gt_index)`` with query indices into the set.
+            tuple: ``(cls, l1, giou)`` loss tensors and the matches of
+            :meth:`_match`.
         """
-        cls_loss = l1_loss = giou_loss = logits.sum() * 0
-        matches = []
-        for g in range(groups):
-            part = slice(g * self.num_queries, (g + 1) * self.num_queries)
-            group_matches = []
-            for b, target in enumerate(targets):
-                q_idx, t_idx = self.matcher(logits[b, part], boxes[b, part],
-                                            target['labels'],
-                                            target['boxes'])
-                l1, giou, ious = box_losses(boxes[b, part][q_idx],
-                                            target['boxes'][t_idx],
-                                            num_boxes)
-                cls_loss = cls_loss + iou_aware_bce(
-                    logits[b, part], q_idx, target['labels'][t_idx], ious,
-                    num_boxes)
-                l1_loss = l1_loss + l1
-                giou_loss = giou_loss + giou
-                group_matches.append((q_idx + g * self.num_queries, t_idx))
-            matches.append(group_matches)
+        matches = self._match(logits, boxes, targets, groups)
+        image_idx, query_idx, gt_idx = matches
+        gt_boxes = torch.cat([t['boxes'] for t in targets])
+        gt_labels = torch.cat([t['labels'] for t in targets])
+        l1, giou, ious = box_losses(boxes[image_idx, query_idx],
+                                    gt_boxes[gt_idx], num_boxes)
+        cls_loss = iou_aware_bce(
+            logits.flatten(0, 1), image_idx * logits.shape[1] + query_idx,
+            gt_labels[gt_idx], ious, num_boxes)
         w = self.loss_weights
-        return ((w['cls'] * cls_loss / groups, w['l1'] * l1_loss / groups,
-                 w['giou'] * giou_loss / groups), matches)
+        return ((w['cls'] * cls_loss / groups, w['l1'] * l1 / groups,
+                 w['giou'] * giou / groups), matches)
 
     def loss(self, inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
         """Losses of the last layer, every earlier layer (``d{i}.``) and the
@@ -389,27 +423,22 @@ class DINOv3DETR(BaseModel):
             losses['enc.' + name] = value
         if self.mask_head is not None:
             losses.update(self._mask_losses(out, targets, last_matches,
-                                            num_boxes))
+                                            groups, num_boxes))
         return losses
 
-    def _mask_losses(self, out: dict, targets: List[dict],
-                     matches: List[List], num_boxes: float
-                     ) -> Dict[str, Tensor]:
+    def _mask_losses(self, out: dict, targets: List[dict], matches: tuple,
+                     groups: int, num_boxes: float) -> Dict[str, Tensor]:
         """Point-sampled BCE and Dice of the matched queries' masks."""
-        pred, gt = [], []
-        for group_matches in matches:
-            for b, (q_idx, t_idx) in enumerate(group_matches):
-                if len(q_idx) == 0:
-                    continue
-                pred.append(self.mask_head.logits(out['queries'][b, q_idx],
-                                                  out['pixels'][b]))
-                gt.append(targets[b]['masks'][t_idx])
-        if not pred:
+        image_idx, query_idx, gt_idx = matches
+        if len(gt_idx) == 0:
             zero = out['pixels'].sum() * 0
             return dict(loss_mask=zero, loss_dice=zero)
-        ce, dice = mask_losses(torch.cat(pred), torch.cat(gt), num_boxes,
-                               self.num_mask_points)
-        w, groups = self.loss_weights, len(matches)
+        pred = self.mask_head.logits(out['queries'][image_idx, query_idx,
+                                                    None],
+                                     out['pixels'][image_idx])[:, 0]
+        gt = torch.cat([t['masks'] for t in targets])[gt_idx]
+        ce, dice = mask_losses(pred, gt, num_boxes, self.num_mask_points)
+        w = self.loss_weights
         return dict(loss_mask=w['mask'] * ce / groups,
                     loss_dice=w['dice'] * dice / groups)
 

@@ -180,3 +180,48 @@ def test_overfits_one_image():
     masks = top.masks[:2]
     assert masks.shape == (2, 96, 96)
     assert masks[top.labels[:2] == 2][0, 60:80, 30:50].all()
+
+
+def test_batched_matching_equals_matching_each_image_and_group():
+    """One cost matrix for the batch gives the per-(image, group) matches
+    and losses of matching every image and group on its own."""
+    from dinov3_mm.models.detectors.losses import box_losses, iou_aware_bce
+    torch.manual_seed(0)
+    model = tiny_detr()
+    groups, queries = model.num_groups, model.num_queries
+    logits = torch.randn(3, groups * queries, 3)
+    boxes = torch.rand(3, groups * queries, 4) * 0.5 + 0.25
+    targets = [dict(labels=torch.tensor([0, 2, 1]),
+                    boxes=torch.rand(3, 4) * 0.5 + 0.25),
+               dict(labels=torch.zeros(0, dtype=torch.long),
+                    boxes=torch.zeros(0, 4)),
+               dict(labels=torch.tensor([2]),
+                    boxes=torch.tensor([[0.5, 0.5, 0.2, 0.3]]))]
+    (cls, l1, giou), (images, query_idx, gt_idx) = model._set_losses(
+        logits, boxes, targets, groups, num_boxes=4.0)
+
+    expected = {'cls': 0., 'l1': 0., 'giou': 0.}
+    found = set()
+    offsets = [0, 3, 3]
+    for b, target in enumerate(targets):
+        for g in range(groups):
+            part = slice(g * queries, (g + 1) * queries)
+            q, t = model.matcher(logits[b, part], boxes[b, part],
+                                 target['labels'], target['boxes'])
+            found |= {(b, int(i) + g * queries, int(j) + offsets[b])
+                      for i, j in zip(q, t)}
+            e_l1, e_giou, ious = box_losses(boxes[b, part][q],
+                                            target['boxes'][t], 4.0)
+            expected['cls'] += float(iou_aware_bce(
+                logits[b, part], q, target['labels'][t], ious, 4.0))
+            expected['l1'] += float(e_l1)
+            expected['giou'] += float(e_giou)
+    assert found == set(zip(images.tolist(), query_idx.tolist(),
+                            gt_idx.tolist()))
+    w = model.loss_weights
+    assert float(cls) == pytest.approx(w['cls'] * expected['cls'] / groups,
+                                       rel=1e-5)
+    assert float(l1) == pytest.approx(w['l1'] * expected['l1'] / groups,
+                                      rel=1e-5)
+    assert float(giou) == pytest.approx(
+        w['giou'] * expected['giou'] / groups, rel=1e-5)
