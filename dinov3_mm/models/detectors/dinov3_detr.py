@@ -72,6 +72,14 @@ class DINOv3DETR(BaseModel):
         loss_weights (dict, optional): Overrides of ``cls=1, l1=5, giou=2,
             mask=5, dice=5``.
         matcher (dict, optional): :class:`HungarianMatcher` arguments.
+        denoising (dict, optional): Denoising queries in training (DN-DETR):
+            ``num_groups`` noised copies of the ground truth (default 3),
+            ``label_noise`` (share of labels replaced at random, default
+            0.25) and ``box_noise`` (corner shift as a fraction of the half
+            side, default 0.4). Each copy is decoded in its own attention
+            block and supervised with its known object (``dn.`` losses), so
+            the decoder learns to classify and refine without waiting for
+            the matching to settle. None (default) turns them off.
         test_cfg (dict, optional): ``num_select`` (default 100),
             ``mask_threshold`` (logit, default 0).
         lora (dict, optional): LoRA adapters on the backbone, see
@@ -97,6 +105,7 @@ class DINOv3DETR(BaseModel):
                  num_mask_points: int = 1024,
                  loss_weights: Optional[dict] = None,
                  matcher: Optional[dict] = None,
+                 denoising: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  lora: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -128,6 +137,11 @@ class DINOv3DETR(BaseModel):
         self.loss_weights = {**dict(cls=1.0, l1=5.0, giou=2.0, mask=5.0,
                                     dice=5.0), **(loss_weights or {})}
         self.matcher = HungarianMatcher(**(matcher or {}))
+        self.dn_cfg = ({**dict(num_groups=3, label_noise=0.25,
+                               box_noise=0.4), **denoising}
+                       if denoising else None)
+        self.label_embed = (nn.Embedding(num_classes, embed_dims)
+                            if self.dn_cfg else None)
         self.test_cfg = {**dict(num_select=100, mask_threshold=0.0),
                          **(test_cfg or {})}
 
@@ -208,7 +222,8 @@ class DINOv3DETR(BaseModel):
         return None if bool(valid.all()) else valid
 
     def forward_heads(self, inputs: Tensor,
-                      data_samples: Optional[List] = None) -> dict:
+                      data_samples: Optional[List] = None,
+                      targets: Optional[List[dict]] = None) -> dict:
         """Run the detector up to per-layer logits and boxes.
 
         Returns:
@@ -246,24 +261,114 @@ class DINOv3DETR(BaseModel):
         batch = inputs.shape[0]
         query = self.query_content.weight[:groups * self.num_queries]
         query = query[None].expand(batch, -1, -1)
-        attn_mask = self.group_mask(groups, inputs.device)
-        logits, boxes, queries = self.decoder(
-            query, torch.cat(references, 1), memory, shapes, attn_mask)
+        reference = torch.cat(references, 1)
+        dn = (self.denoising_queries(targets)
+              if self.training and self.dn_cfg and targets else None)
+        num_dn = 0
+        if dn is not None:
+            num_dn = dn['content'].shape[1]
+            query = torch.cat([dn['content'].to(query.dtype), query], 1)
+            reference = torch.cat([dn['reference'].to(reference.dtype),
+                                   reference], 1)
+        attn_mask = self.group_mask(groups, inputs.device, num_dn,
+                                    dn['num_groups'] if dn else 0)
+        logits, boxes, queries = self.decoder(query, reference, memory,
+                                              shapes, attn_mask)
+        if dn is not None:
+            dn['logits'] = [x[:, :num_dn] for x in logits]
+            dn['boxes'] = [x[:, :num_dn] for x in boxes]
+            logits = [x[:, num_dn:] for x in logits]
+            boxes = [x[:, num_dn:] for x in boxes]
+            queries = queries[:, num_dn:]
         pixels = None
         if self.mask_head is not None:
             pixels = self.mask_head.pixels(feats[self.mask_level])
         return dict(logits=logits, boxes=boxes,
                     enc_logits=torch.cat(enc_logits, 1),
                     enc_boxes=torch.cat(enc_boxes, 1), queries=queries,
-                    pixels=pixels)
+                    pixels=pixels, dn=dn)
 
-    def group_mask(self, groups: int, device) -> Optional[Tensor]:
-        """Block-diagonal self-attention mask (True = blocked) of groups."""
-        if groups == 1:
+    def group_mask(self, groups: int, device, num_dn: int = 0,
+                   dn_groups: int = 0) -> Optional[Tensor]:
+        """Block-diagonal self-attention mask (True = blocked): each query
+        group, and each denoising group (the first ``num_dn`` queries),
+        attends only to itself."""
+        if groups == 1 and num_dn == 0:
             return None
         ids = torch.arange(groups * self.num_queries,
                            device=device) // self.num_queries
+        if num_dn:
+            dn_ids = torch.arange(num_dn, device=device) // (num_dn //
+                                                             dn_groups)
+            ids = torch.cat([dn_ids, ids + dn_groups])
         return ids[:, None] != ids[None, :]
+
+    def denoising_queries(self, targets: List[dict]) -> Optional[dict]:
+        """Noised copies of the ground truth as extra decoder queries.
+
+        Every image's objects are padded to the batch's largest count ``N``;
+        ``num_groups`` copies give ``K * N`` queries per image whose content
+        is the (possibly replaced) label's embedding and whose reference is
+        the box with each corner shifted by up to ``box_noise`` of the half
+        side.
+
+        Returns:
+            dict | None: ``content`` ``(B, K*N, D)``, ``reference`` ``(B,
+            K*N, 4)``, ``valid`` ``(B, K*N)`` (False for padding), ``gt_index``
+            ``(B, K*N)`` into the batch's concatenated objects and
+            ``num_groups``; None when the batch has no object.
+        """
+        sizes = [len(t['labels']) for t in targets]
+        most = max(sizes)
+        if most == 0:
+            return None
+        cfg = self.dn_cfg
+        k = cfg['num_groups']
+        batch = len(targets)
+        device = targets[0]['boxes'].device
+        boxes = torch.tensor([0.5, 0.5, 0.1, 0.1], device=device).repeat(
+            batch, most, 1)
+        labels = torch.zeros(batch, most, dtype=torch.long, device=device)
+        valid = torch.zeros(batch, most, dtype=torch.bool, device=device)
+        gt_index = torch.zeros(batch, most, dtype=torch.long, device=device)
+        offset = 0
+        for b, (target, size) in enumerate(zip(targets, sizes)):
+            boxes[b, :size] = target['boxes']
+            labels[b, :size] = target['labels']
+            valid[b, :size] = True
+            gt_index[b, :size] = torch.arange(offset, offset + size,
+                                              device=device)
+            offset += size
+        boxes, labels = boxes.repeat(1, k, 1), labels.repeat(1, k)
+        replace = torch.rand(labels.shape, device=device) < cfg['label_noise']
+        labels = torch.where(
+            replace, torch.randint_like(labels, self.num_classes), labels)
+        xyxy = cxcywh_to_xyxy(boxes)
+        half = boxes[..., 2:].repeat(1, 1, 2) / 2
+        shift = (torch.rand_like(xyxy) * 2 - 1) * cfg['box_noise'] * half
+        xyxy = (xyxy + shift).clamp(0, 1)
+        xyxy[..., 2:] = torch.maximum(xyxy[..., 2:], xyxy[..., :2] + 1e-3)
+        return dict(content=self.label_embed(labels),
+                    reference=xyxy_to_cxcywh(xyxy).clamp(0, 1),
+                    valid=valid.repeat(1, k), gt_index=gt_index.repeat(1, k),
+                    num_groups=k)
+
+    def _denoising_losses(self, logits: Tensor, boxes: Tensor, dn: dict,
+                          targets: List[dict], num_boxes: float):
+        """Classification and box losses of the denoising queries of one
+        layer against their known objects (averaged over the copies)."""
+        valid = dn['valid']
+        gt_index = dn['gt_index'][valid]
+        gt_boxes = torch.cat([t['boxes'] for t in targets])[gt_index]
+        gt_labels = torch.cat([t['labels'] for t in targets])[gt_index]
+        norm = num_boxes * dn['num_groups']
+        l1, giou, ious = box_losses(boxes[valid], gt_boxes, norm)
+        picked = logits[valid]
+        cls = iou_aware_bce(picked, torch.arange(len(picked),
+                                                 device=picked.device),
+                            gt_labels, ious, norm)
+        w = self.loss_weights
+        return w['cls'] * cls, w['l1'] * l1, w['giou'] * giou
 
     # ------------------------------------------------------------------
     # modes
@@ -400,8 +505,8 @@ class DINOv3DETR(BaseModel):
         """Losses of the last layer, every earlier layer (``d{i}.``) and the
         two-stage proposals (``enc.``); ``loss_mask``/``loss_dice`` for mask
         models."""
-        out = self.forward_heads(inputs, data_samples)
         targets = self._targets(inputs, data_samples)
+        out = self.forward_heads(inputs, data_samples, targets)
         num_boxes = self._num_boxes(targets, inputs.device)
         groups = self.num_groups
         losses = {}
@@ -416,6 +521,13 @@ class DINOv3DETR(BaseModel):
                                    terms):
                 losses[prefix + name] = value
             last_matches = matches
+            if out['dn'] is not None:
+                dn_terms = self._denoising_losses(
+                    out['dn']['logits'][i], out['dn']['boxes'][i], out['dn'],
+                    targets, num_boxes)
+                for name, value in zip(('loss_cls', 'loss_bbox',
+                                        'loss_giou'), dn_terms):
+                    losses[prefix + 'dn.' + name] = value
         terms, _ = self._set_losses(out['enc_logits'], out['enc_boxes'],
                                     targets, groups, num_boxes)
         for name, value in zip(('loss_cls', 'loss_bbox', 'loss_giou'),

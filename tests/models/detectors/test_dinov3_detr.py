@@ -225,3 +225,71 @@ def test_batched_matching_equals_matching_each_image_and_group():
                                       rel=1e-5)
     assert float(giou) == pytest.approx(
         w['giou'] * expected['giou'] / groups, rel=1e-5)
+
+
+def test_denoising_queries_copy_the_ground_truth_within_the_noise():
+    torch.manual_seed(0)
+    model = tiny_detr(denoising=dict(num_groups=2, label_noise=0.0,
+                                     box_noise=0.0))
+    targets = [dict(labels=torch.tensor([0, 2]),
+                    boxes=torch.tensor([[0.3, 0.3, 0.2, 0.2],
+                                        [0.6, 0.7, 0.4, 0.2]])),
+               dict(labels=torch.tensor([1]),
+                    boxes=torch.tensor([[0.5, 0.5, 0.1, 0.3]]))]
+    dn = model.denoising_queries(targets)
+    assert dn['content'].shape == (2, 4, 64)
+    assert dn['valid'].tolist() == [[True, True, True, True],
+                                    [True, False, True, False]]
+    assert dn['gt_index'][dn['valid']].tolist() == [0, 1, 0, 1, 2, 2]
+    assert torch.allclose(dn['reference'][0, 2:], targets[0]['boxes'],
+                          atol=1e-6)
+    torch.testing.assert_close(dn['content'][0, 1],
+                               model.label_embed.weight[2])
+
+    model.dn_cfg.update(box_noise=0.4, label_noise=1.0)
+    noisy = model.denoising_queries(targets)['reference'][0, :2]
+    xyxy = torch.cat([noisy[:, :2] - noisy[:, 2:] / 2,
+                      noisy[:, :2] + noisy[:, 2:] / 2], 1)
+    gt = targets[0]['boxes']
+    gt_xyxy = torch.cat([gt[:, :2] - gt[:, 2:] / 2, gt[:, :2] + gt[:, 2:] / 2],
+                        1)
+    limit = 0.4 * gt[:, 2:].repeat(1, 2) / 2 + 1e-6
+    assert ((xyxy - gt_xyxy).abs() <= limit).all()
+    assert not torch.allclose(noisy, gt)
+    assert model.denoising_queries([dict(labels=torch.zeros(0).long(),
+                                         boxes=torch.zeros(0, 4))]) is None
+
+
+def test_denoising_groups_are_isolated_in_self_attention():
+    model = tiny_detr(denoising=dict(num_groups=2))
+    mask = model.group_mask(2, 'cpu', num_dn=6, dn_groups=2)
+    assert mask.shape == (6 + 2 * 8, 6 + 2 * 8)
+    assert not mask[:3, :3].any() and mask[:3, 3:].all()
+    assert not mask[3:6, 3:6].any() and mask[3:6, 6:].all()
+    # matching queries never see the denoising ones (no leak of the answer)
+    assert mask[6:, :6].all()
+    assert not mask[6:14, 6:14].any() and mask[6:14, 14:].all()
+
+
+@pytest.mark.parametrize('with_mask', [False, True])
+def test_denoising_adds_losses_only_in_training(with_mask):
+    torch.manual_seed(0)
+    plain = tiny_detr(with_mask)
+    torch.manual_seed(0)
+    model = tiny_detr(with_mask, denoising=dict(num_groups=2))
+    missing = model.load_state_dict(plain.state_dict(), strict=False)
+    assert missing.missing_keys == ['label_embed.weight']
+    model.train()
+    losses = model(torch.randn(2, 3, 96, 96), [sample(), sample(w=80)],
+                   mode='loss')
+    assert {'dn.loss_cls', 'dn.loss_bbox', 'dn.loss_giou',
+            'd0.dn.loss_cls'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.label_embed.weight.grad.abs().sum() > 0
+    # inference and export never see denoising queries
+    model.eval()
+    plain.eval()
+    x = torch.randn(1, 3, 96, 96)
+    for ours, theirs in zip(model(x), plain(x)):
+        torch.testing.assert_close(ours, theirs)
