@@ -3,8 +3,8 @@
 configs/detection/convnext_detr_mask_instances_scratch.py on a small
 generated instance set (tools/generate_shapes_dataset.py --instances),
 random weights, 8 epochs of 160 images (160 steps, about 2 minutes on 2
-cores). Measured: box mAP50 0.052, mask mAP50 0.023, box AR@100 0.21 (the
-full recipe reaches 0.34 / 0.31 after 20 epochs of 600 images); a model
+cores). Measured: box mAP50 0.161, mask mAP50 0.074, box AR@100 0.36 (the
+full recipe reaches 0.67 / 0.64 after 30 epochs of 600 images); a model
 that has not learned to find the objects stays near 0 and below 0.1 AR.
 """
 from mmengine.config import Config
@@ -14,9 +14,9 @@ import dinov3_mm  # noqa: F401
 from dinov3_mm.datasets.synthetic_instances import \
     write_instance_shapes_dataset
 
-BOX_MAP50_FLOOR = 0.03
-MASK_MAP50_FLOOR = 0.01
-BOX_AR_FLOOR = 0.15
+BOX_MAP50_FLOOR = 0.08
+MASK_MAP50_FLOOR = 0.03
+BOX_AR_FLOOR = 0.25
 
 
 def test_scratch_recipe_learns_boxes_and_masks(repo_root, tmp_path):
