@@ -3,6 +3,7 @@ import torch
 from mmengine.structures import InstanceData
 
 import dinov3_mm.models  # noqa: F401
+from dinov3_mm.models.detectors.box_ops import cxcywh_to_xyxy
 from dinov3_mm.models.detectors.mask_head import masks_to_original
 from dinov3_mm.registry import MODELS
 from dinov3_mm.structures import DetDataSample
@@ -248,11 +249,9 @@ def test_denoising_queries_copy_the_ground_truth_within_the_noise():
 
     model.dn_cfg.update(box_noise=0.4, label_noise=1.0)
     noisy = model.denoising_queries(targets)['reference'][0, :2]
-    xyxy = torch.cat([noisy[:, :2] - noisy[:, 2:] / 2,
-                      noisy[:, :2] + noisy[:, 2:] / 2], 1)
+    xyxy = cxcywh_to_xyxy(noisy)
     gt = targets[0]['boxes']
-    gt_xyxy = torch.cat([gt[:, :2] - gt[:, 2:] / 2, gt[:, :2] + gt[:, 2:] / 2],
-                        1)
+    gt_xyxy = cxcywh_to_xyxy(gt)
     limit = 0.4 * gt[:, 2:].repeat(1, 2) / 2 + 1e-6
     assert ((xyxy - gt_xyxy).abs() <= limit).all()
     assert not torch.allclose(noisy, gt)
