@@ -55,14 +55,14 @@ def parse_args(argv=None):
                         'background instead of coloured shapes')
     parser.add_argument('--instances', action='store_true',
                         help='write the COCO-format instance segmentation '
-                        'dataset (default 600/100/100 images of 160 px)')
+                        'dataset (default 3000/100/100 images of 160 px)')
     parser.add_argument('--max-objects', type=int, default=6,
                         help='with --instances: most objects per image '
                         '(default 6)')
     parser.add_argument('--train', type=int, default=None,
                         help='images per class in train/ (default 100); '
                         'with --seg: train images (default 256); with '
-                        '--instances: train images (default 600)')
+                        '--instances: train images (default 3000)')
     parser.add_argument('--val', type=int, default=None,
                         help='default 30 per class; with --seg 64 images; '
                         'with --instances 100 images')
@@ -90,7 +90,7 @@ def requested_settings(args) -> Dict:
     """The dataset ``args`` ask for, as recorded in :data:`SETTINGS_FILE`."""
     if args.instances:
         return dict(task='instances',
-                    train=600 if args.train is None else args.train,
+                    train=3000 if args.train is None else args.train,
                     val=100 if args.val is None else args.val,
                     test=100 if args.test is None else args.test,
                     size=args.size or 160, max_objects=args.max_objects,

@@ -143,7 +143,7 @@ def instances_to_coco(objects: List[Tuple[int, np.ndarray]], image_id: int,
 
 
 def write_instance_shapes_dataset(root: str,
-                                  num_train: int = 600,
+                                  num_train: int = 3000,
                                   num_val: int = 100,
                                   num_test: int = 100,
                                   size: int = 160,
@@ -158,7 +158,7 @@ def write_instance_shapes_dataset(root: str,
 
     Args:
         root (str): Output folder (created).
-        num_train (int): Train images. Defaults to 600.
+        num_train (int): Train images. Defaults to 3000.
         num_val (int): Validation images. Defaults to 100.
         num_test (int): Test images. Defaults to 100.
         size (int): Image side in pixels. Defaults to 160.

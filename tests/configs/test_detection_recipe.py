@@ -4,7 +4,7 @@ configs/detection/convnext_detr_mask_instances_scratch.py on a small
 generated instance set (tools/generate_shapes_dataset.py --instances),
 random weights, 8 epochs of 160 images (160 steps, about 2 minutes on 2
 cores). Measured: box mAP50 0.161, mask mAP50 0.074, box AR@100 0.36 (the
-full recipe reaches 0.67 / 0.64 after 30 epochs of 600 images); a model
+full recipe, 4 epochs of 3000 images, reaches more than 0.8 / 0.7); a model
 that has not learned to find the objects stays near 0 and below 0.1 AR.
 """
 from mmengine.config import Config

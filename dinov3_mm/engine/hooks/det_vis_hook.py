@@ -1,17 +1,13 @@
 """Save ground truth | prediction panels of detection validation and test
 samples as PNG files."""
-import logging
-import os
-import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from dinov3_mm.registry import HOOKS
+
+from .sample_panel_hook import SamplePanelHook
 
 _GAP = 4
 _HEADER = 18
@@ -121,7 +117,7 @@ def _decode_rles(rles, hw) -> Optional[np.ndarray]:
 
 
 @HOOKS.register_module()
-class DetVisHook(Hook):
+class DetVisHook(SamplePanelHook):
     """Draw ground truth next to predictions for the first evaluated samples.
 
     For each of the first ``num_samples`` samples the hook writes a panel
@@ -147,71 +143,22 @@ class DetVisHook(Hook):
         min_tile_size (int): Small images are enlarged to at least this
             size. Defaults to 256.
     """
-    priority = 'LOW'
-
     def __init__(self,
                  num_samples: int = 8,
                  interval: int = 1,
                  out_dir: str = 'vis',
                  score_thr: float = 0.3,
                  min_tile_size: int = 256) -> None:
-        if num_samples < 0:
-            raise ValueError(f'DetVisHook num_samples={num_samples} must be '
-                             '>= 0.')
-        if interval < 1:
-            raise ValueError(f'DetVisHook interval={interval} must be >= 1.')
-        self.num_samples = num_samples
-        self.interval = interval
-        self.out_dir = out_dir
+        super().__init__(num_samples, interval, out_dir)
         self.score_thr = score_thr
         self.min_tile_size = min_tile_size
-        self._val_count = 0
-        self._seen = 0
-        self._active = False
-        self._failed = False
-        self._folder: Optional[str] = None
-        self._names: set = set()
-        self._split = 'val'
 
-    # ------------------------------------------------------------ helpers
-    def _start(self, runner, split: str, active: bool) -> None:
-        self._seen, self._names, self._failed = 0, set(), False
-        self._split = split
-        self._active = active and self.num_samples > 0 and is_main_process()
-        root = (self.out_dir if osp.isabs(self.out_dir) else osp.join(
-            runner.work_dir, self.out_dir))
-        folder = osp.join(root, split)
-        if split == 'val':
-            from mmengine.runner import IterBasedTrainLoop
-            loop = getattr(runner, '_train_loop', None)
-            step = (f'iter_{runner.iter}' if isinstance(
-                loop, IterBasedTrainLoop) else f'epoch_{runner.epoch}')
-            folder = osp.join(folder, step)
-        self._folder = folder
-
-    def _classes(self, runner) -> Optional[List[str]]:
-        loop = getattr(runner, f'_{self._split}_loop', None)
-        dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
-        meta = dict(getattr(dataset, 'metainfo', None) or {})
-        if not meta.get('classes'):
-            model = getattr(runner.model, 'module', runner.model)
-            meta.update(getattr(model, 'dataset_meta', None) or {})
-        classes = meta.get('classes')
-        return [str(c) for c in classes] if classes else None
-
-    def _name(self, meta: dict) -> str:
-        path = meta.get('img_path')
-        stem = (osp.splitext(osp.basename(path))[0] if path else
-                f'{self._seen:05d}')
-        name, i = stem, 1
-        while name in self._names:
-            name, i = f'{stem}_{i}', i + 1
-        self._names.add(name)
-        return name + '.png'
-
-    def panel(self, sample, classes: Optional[Sequence[str]]) -> np.ndarray:
+    def panel(self, runner, sample, batch_input, dataset_meta: dict
+              ) -> np.ndarray:
         """The ground truth | prediction panel of one predicted sample."""
         from dinov3_mm.datasets.transforms.loading import read_image
+        classes = dataset_meta.get('classes')
+        classes = [str(c) for c in classes] if classes else None
         meta = dict(sample.metainfo)
         image = read_image(meta['img_path'])
         pred = sample.pred_instances
@@ -237,52 +184,3 @@ class DetVisHook(Hook):
             tiles = [cv2.resize(t, size, interpolation=cv2.INTER_NEAREST)
                      for t in tiles]
         return side_by_side(tiles, titles)
-
-    def _draw(self, runner, outputs: Sequence) -> int:
-        classes = self._classes(runner)
-        drawn = 0
-        for sample in outputs or []:
-            if self._seen >= self.num_samples:
-                break
-            panel = self.panel(sample, classes)
-            os.makedirs(self._folder, exist_ok=True)
-            cv2.imwrite(osp.join(self._folder, self._name(sample.metainfo)),
-                        panel[..., ::-1])
-            self._seen += 1
-            drawn += 1
-        return drawn
-
-    def _iter(self, runner, outputs) -> None:
-        if not self._active or self._failed or self._seen >= self.num_samples:
-            return
-        try:
-            drawn = self._draw(runner, outputs)
-        except Exception as exc:  # pictures must never stop a training run
-            self._failed = True
-            print_log(f'DetVisHook: drawing {self._split} samples failed: '
-                      f'{type(exc).__name__}: {exc}', logger='current',
-                      level=logging.WARNING)
-            return
-        if drawn and self._seen >= self.num_samples:
-            print_log(f'DetVisHook: saved {self._seen} {self._split} panels '
-                      f'to {self._folder}', logger='current')
-
-    # -------------------------------------------------------------- hooks
-    def before_val_epoch(self, runner) -> None:
-        """Start a validation; draw it when it is an ``interval``-th one."""
-        self._val_count += 1
-        self._start(runner, 'val', self._val_count % self.interval == 0)
-
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
-                       outputs: Optional[Sequence] = None) -> None:
-        """Draw the batch's samples until ``num_samples`` are drawn."""
-        self._iter(runner, outputs)
-
-    def before_test_epoch(self, runner) -> None:
-        """Start a test run."""
-        self._start(runner, 'test', True)
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
-                        outputs: Optional[Sequence] = None) -> None:
-        """Draw the batch's samples until ``num_samples`` are drawn."""
-        self._iter(runner, outputs)
