@@ -32,8 +32,8 @@ import sys
 from typing import Dict, Optional
 
 from dinov3_mm.datasets.synthetic import write_shape_dataset
-from dinov3_mm.datasets.synthetic_instances import \
-    write_instance_shapes_dataset
+from dinov3_mm.datasets.synthetic_instances import (
+    DEFAULT_COUNTS, write_instance_shapes_dataset)
 from dinov3_mm.datasets.synthetic_seg import write_seg_shapes_dataset
 from dinov3_mm.datasets.synthetic_texture import write_texture_seg_dataset
 
@@ -89,10 +89,10 @@ def parse_args(argv=None):
 def requested_settings(args) -> Dict:
     """The dataset ``args`` ask for, as recorded in :data:`SETTINGS_FILE`."""
     if args.instances:
+        given = dict(train=args.train, val=args.val, test=args.test)
         return dict(task='instances',
-                    train=3000 if args.train is None else args.train,
-                    val=100 if args.val is None else args.val,
-                    test=100 if args.test is None else args.test,
+                    **{split: DEFAULT_COUNTS[split] if num is None else num
+                       for split, num in given.items()},
                     size=args.size or 160, max_objects=args.max_objects,
                     seed=args.seed)
     if args.seg:

@@ -18,6 +18,9 @@ from .synthetic import textured_background
 
 INSTANCE_CLASSES = ('circle', 'square', 'triangle', 'star')
 SPLITS = ('train', 'val', 'test')
+# Images per split written by default (the scratch detection recipe needs
+# the 3000 distinct train images: 600 overfitted).
+DEFAULT_COUNTS = dict(train=3000, val=100, test=100)
 
 
 def _noise_background(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,9 +146,9 @@ def instances_to_coco(objects: List[Tuple[int, np.ndarray]], image_id: int,
 
 
 def write_instance_shapes_dataset(root: str,
-                                  num_train: int = 3000,
-                                  num_val: int = 100,
-                                  num_test: int = 100,
+                                  num_train: int = DEFAULT_COUNTS['train'],
+                                  num_val: int = DEFAULT_COUNTS['val'],
+                                  num_test: int = DEFAULT_COUNTS['test'],
                                   size: int = 160,
                                   min_objects: int = 1,
                                   max_objects: int = 6,
