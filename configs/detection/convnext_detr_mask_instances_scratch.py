@@ -8,8 +8,9 @@
 # (each was worth 0.03-0.05 box mAP50 after 7 epochs). 5 epochs over the
 # 3000 generated train images: more distinct images, not more passes over
 # few, is what this model needs (30 epochs of 600 images overfitted at 0.67
-# box mAP50). bf16 autocast (AMX on this CPU) makes an epoch about 30 %
-# faster at the same accuracy per epoch. Training keeps the images' own
+# box mAP50). bf16 autocast (with AMX) makes an epoch about 30 % faster at
+# the same accuracy per epoch; a CPU without native bf16 (AVX2 only) trains
+# in fp32 instead (AmpOptimWrapper warns). Training keeps the images' own
 # 160 px: a batch of mixed sizes is padded, and in padding a randomly
 # initialised network (zero biases) gives LayerNorm all-equal channels, whose
 # gradient is huge (the first step's gradient norm was 1e13); with released

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from dinov3_mm.models.normalization import get_normalization
+from dinov3_mm.utils.cpu_bf16 import autocast_or_fp32
 
 
 def images_to_tensor(images: Sequence[np.ndarray],
@@ -47,7 +48,8 @@ def extract_features(backbone: nn.Module,
     x = images_to_tensor(images, normalization)
     device = next(backbone.parameters()).device
     backbone.eval()
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with autocast_or_fp32(device.type, torch.bfloat16 if bf16 else None,
+                          'bf16 features'):
         (patch, cls), = backbone.get_intermediate_layers(
             x.to(device), n=1, reshape=True, return_class_token=True)
     return {'cls': cls.float().cpu(), 'patch': patch.float().cpu()}

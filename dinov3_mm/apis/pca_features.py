@@ -14,6 +14,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from dinov3_mm.utils.cpu_bf16 import autocast_or_fp32
 from dinov3_mm.utils.progress import track
 from dinov3_mm.utils.quiet_init import init_weights_quietly
 from dinov3_mm.visualization.pca import pca_rgb
@@ -129,7 +130,8 @@ def patch_features(backbone: nn.Module, image: np.ndarray,
     device = next(backbone.parameters()).device
     x = torch.from_numpy(x).permute(2, 0, 1)[None].to(device)
     backbone.eval()
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with autocast_or_fp32(device.type, torch.bfloat16 if bf16 else None,
+                          'bf16 features'):
         (patch, _), = backbone.get_intermediate_layers(
             x, n=1, reshape=True, return_class_token=True)
     return patch[0].float().cpu()

@@ -16,20 +16,10 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from dinov3_mm.utils.cpu_bf16 import autocast_or_fp32, parse_dtype
 from dinov3_mm.utils.progress import track
 
 __all__ = ['extract_cls_features']
-
-
-def _autocast_dtype(dtype: Union[None, str, torch.dtype]
-                    ) -> Optional[torch.dtype]:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    resolved = getattr(torch, str(dtype), None)
-    if not isinstance(resolved, torch.dtype):
-        raise ValueError(f'Unknown autocast dtype {dtype!r}; use e.g. '
-                         "'bfloat16', 'float16' or None.")
-    return resolved
 
 
 def _pooled(output, backbone: nn.Module) -> Tensor:
@@ -124,7 +114,7 @@ def extract_cls_features(
         from dinov3_mm.registry import MODELS
         data_preprocessor = MODELS.build(
             dict(type='ClsDataPreprocessor', normalization='lvd1689m'))
-    dtype = _autocast_dtype(autocast_dtype)
+    dtype = parse_dtype(autocast_dtype)
     param = next(backbone.parameters(), None)
     device = param.device if param is not None else torch.device('cpu')
     data_preprocessor = data_preprocessor.to(device)
@@ -147,8 +137,7 @@ def extract_cls_features(
                         '(e.g. ImageFolderDataset with PackClsInputs).')
                 for sample in samples:
                     labels.append(_label(sample, len(labels)))
-                with torch.autocast(device.type, dtype=dtype or torch.float32,
-                                    enabled=dtype is not None):
+                with autocast_or_fp32(device.type, dtype, 'k-NN features'):
                     out = _cls_features(backbone, inputs)
                 feats.append(out.float().cpu())
     finally:

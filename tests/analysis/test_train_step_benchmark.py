@@ -33,3 +33,15 @@ def test_steps_stay_equal_with_the_fused_optimizer():
     hf_losses = [hf_step() for _ in range(3)]
     assert ours_losses[-1] < ours_losses[0]
     assert ours_losses == pytest.approx(hf_losses, rel=1e-3, abs=1e-4)
+
+
+def test_compiled_step_starts_from_the_same_loss():
+    """``--compile``: ours is compiled as the Runner does it (aot_eager:
+    dynamo + AOTAutograd without inductor's C++ build) and still takes the
+    reference's first step."""
+    row = benchmark_train_step('small', 'fp32', batch_size=2, img_size=32,
+                               rounds=1, iters=1, warmup=1, threads=1,
+                               compile_backend='aot_eager')
+    assert row['compile'] == 'aot_eager'
+    assert row['ours_loss0'] == pytest.approx(row['hf_loss0'], abs=1e-4)
+    assert '| aot_eager |' in to_markdown([row])

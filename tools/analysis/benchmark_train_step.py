@@ -42,6 +42,11 @@ def parse_args(argv=None):
     parser.add_argument('--no-fused', action='store_true',
                         help="keep torch's default AdamW implementation "
                         'for ours too (measures the fused-optimizer lever)')
+    parser.add_argument('--compile', nargs='?', const='inductor',
+                        default=None, metavar='BACKEND',
+                        help="torch.compile our train_step as "
+                        "tools/train.py --compile does (default backend: "
+                        "inductor); the reference stays eager")
     parser.add_argument('--markdown', action='store_true',
                         help='print a markdown table instead of JSON lines')
     return parser.parse_args(argv)
@@ -56,7 +61,7 @@ def main(argv=None) -> int:
                 arch, dtype, device=args.device, batch_size=args.batch_size,
                 img_size=args.img_size, rounds=args.rounds, iters=args.iters,
                 warmup=args.warmup, threads=args.threads,
-                fused=not args.no_fused)
+                fused=not args.no_fused, compile_backend=args.compile)
             rows.append(row)
             if not args.markdown:
                 print(json.dumps(row), flush=True)

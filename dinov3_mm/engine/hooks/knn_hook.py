@@ -123,7 +123,7 @@ class KNNEvalHook(Hook):
                  before_train: bool = True,
                  autocast_dtype: Optional[str] = None,
                  prefix: str = 'knn') -> None:
-        from dinov3_mm.evaluation.knn import _autocast_dtype
+        from dinov3_mm.utils.cpu_bf16 import parse_dtype
         if interval < 1:
             raise ValueError(f'KNNEvalHook interval={interval} must be >= 1.')
         if k < 1:
@@ -131,7 +131,7 @@ class KNNEvalHook(Hook):
         if temperature <= 0:
             raise ValueError(
                 f'KNNEvalHook temperature={temperature} must be > 0.')
-        _autocast_dtype(autocast_dtype)  # fail early on a bad name
+        parse_dtype(autocast_dtype)  # fail early on a bad name
         self.train_dataloader_cfg = train_dataloader
         self.val_dataloader_cfg = val_dataloader
         self.backbone = backbone

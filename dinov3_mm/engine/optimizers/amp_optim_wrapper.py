@@ -1,13 +1,16 @@
 """Mixed-precision optimizer wrapper that also trains on the CPU (bf16)."""
+from contextlib import contextmanager
 from typing import Optional, Union
 
 import torch
+from torch import nn
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)
 from mmengine.optim import AmpOptimWrapper as MMEngineAmpOptimWrapper
 from mmengine.optim import OptimWrapper
 
 from dinov3_mm.registry import OPTIM_WRAPPERS
+from dinov3_mm.utils.cpu_bf16 import effective_autocast_dtype
 
 
 def _accelerator_available() -> bool:
@@ -21,7 +24,10 @@ class AmpOptimWrapper(MMEngineAmpOptimWrapper):
 
     With CUDA (or NPU/MLU/MUSA) it is mmengine's wrapper unchanged. On a
     CPU-only machine it autocasts to bfloat16, which keeps fp32's exponent
-    range and so needs no loss scaling; ``loss_scale`` is ignored there.
+    range and so needs no loss scaling; ``loss_scale`` is ignored there. A
+    CPU without native bfloat16 (AVX2 only) would emulate it many times
+    slower than fp32, so there the wrapper trains in fp32 and warns
+    (:mod:`dinov3_mm.utils.cpu_bf16`; ``DINOV3_MM_CPU_BF16=force`` keeps bf16).
 
     Args:
         loss_scale (str | float | dict): See mmengine. Defaults to
@@ -49,8 +55,18 @@ class AmpOptimWrapper(MMEngineAmpOptimWrapper):
                 f'Mixed precision on the CPU supports bfloat16 only, got '
                 f"dtype={dtype!r}; use dtype='bfloat16' or drop --amp.")
         OptimWrapper.__init__(self, **kwargs)
-        self.cast_dtype = torch.bfloat16
+        self.cast_dtype = effective_autocast_dtype('cpu', torch.bfloat16,
+                                                   'AmpOptimWrapper')
         self.loss_scaler = None
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        if self.cast_dtype is None:  # fp32: a CPU without native bf16
+            with OptimWrapper.optim_context(self, model):
+                yield
+            return
+        with super().optim_context(model):
+            yield
 
     def backward(self, loss: torch.Tensor, **kwargs) -> None:
         if self.loss_scaler is None:

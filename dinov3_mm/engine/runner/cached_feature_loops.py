@@ -23,6 +23,7 @@ from mmengine.runner import EpochBasedTrainLoop, ValLoop
 from torch import Tensor, nn
 
 from dinov3_mm.registry import LOOPS
+from dinov3_mm.utils.cpu_bf16 import autocast_or_fp32, parse_dtype
 from dinov3_mm.utils.progress import track
 
 Features = Tuple[Tensor, ...]
@@ -71,8 +72,8 @@ def extract_dataloader_features(model: nn.Module, dataloader,
         dataloader = track(dataloader, progress, unit='batch')
     for data in dataloader:
         data = model.data_preprocessor(data, training=False)
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
+        with autocast_or_fp32(device.type, autocast_dtype,
+                              'feature extraction'):
             feats = model.extract_feat(data['inputs'])
         if isinstance(feats, Tensor):
             feats = (feats, )
@@ -93,16 +94,6 @@ def feature_batches(features: Features, samples: Sequence, batch_size: int,
         idx = order[start:start + batch_size]
         yield (tuple(f[idx] for f in features),
                [samples[i] for i in idx.tolist()])
-
-
-def _autocast_dtype(name: Optional[str]) -> Optional[torch.dtype]:
-    if name is None:
-        return None
-    dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f'Unknown autocast dtype {name!r}; use e.g. '
-                         "'bfloat16' or None.")
-    return dtype
 
 
 @LOOPS.register_module()
@@ -140,7 +131,7 @@ class CachedFeatureTrainLoop(EpochBasedTrainLoop):
         if num_views < 1:
             raise ValueError(f'num_views must be >= 1, got {num_views}.')
         self.num_views = num_views
-        self.autocast_dtype = _autocast_dtype(autocast_dtype)
+        self.autocast_dtype = parse_dtype(autocast_dtype)
         self.batch_size = self.dataloader.batch_size or 1
         self._max_iters = self._max_epochs * math.ceil(
             len(self.dataloader.dataset) / self.batch_size)
@@ -213,7 +204,7 @@ class CachedFeatureValLoop(ValLoop):
     def __init__(self, runner, dataloader, evaluator,
                  autocast_dtype: Optional[str] = None, **kwargs) -> None:
         super().__init__(runner, dataloader, evaluator, **kwargs)
-        self.autocast_dtype = _autocast_dtype(autocast_dtype)
+        self.autocast_dtype = parse_dtype(autocast_dtype)
         self.cache: Optional[Tuple[Features, list]] = None
 
     def run(self) -> dict:

@@ -13,6 +13,7 @@ from dinov3_mm.models.distill.features import (describe_backbone,
 from dinov3_mm.models.distill.losses import (cosine_loss, relational_loss,
                                              resize_grid, smooth_l1_loss)
 from dinov3_mm.registry import MODELS
+from dinov3_mm.utils.cpu_bf16 import autocast_or_fp32
 
 GLOBAL_LOSSES = ('cosine', 'smooth_l1')
 DENSE_LOSSES = ('cosine', 'relational')
@@ -320,9 +321,9 @@ class DINOv3Distiller(BaseModel):
     def _run_teacher(self, images: Tensor
                      ) -> Tuple[Tensor, Optional[Tensor]]:
         images = self._resized(images, self.teacher_input_size)
-        dtype = AUTOCAST_DTYPES.get(self.teacher_autocast)
-        with torch.autocast(device_type=images.device.type, dtype=dtype,
-                            enabled=dtype is not None):
+        with autocast_or_fp32(images.device.type,
+                              AUTOCAST_DTYPES.get(self.teacher_autocast),
+                              'teacher_autocast'):
             glob, grid = extract_features(self.teacher_backbone,
                                           self.teacher_spec, images)
         return glob.float(), None if grid is None else grid.float()

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dinov3_mm.utils.cpu_bf16 import cpu_has_native_bf16
+
 _FAST_DTYPES = (torch.float32, torch.bfloat16)
 
 
@@ -38,7 +40,10 @@ def _fast_path(x: Tensor, weight: Tensor) -> bool:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return False
-    return x.dtype in _FAST_DTYPES and _compute_dtype(x) in _FAST_DTYPES
+    dtype = _compute_dtype(x)
+    if dtype == torch.bfloat16 and not cpu_has_native_bf16():
+        return False  # oneDNN has no bf16 kernels for this CPU
+    return x.dtype in _FAST_DTYPES and dtype in _FAST_DTYPES
 
 
 def _cached(layer: nn.Module, name: str, tensor: Tensor, dtype: torch.dtype,

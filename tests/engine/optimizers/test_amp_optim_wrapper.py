@@ -4,12 +4,16 @@ import torch
 
 from dinov3_mm.engine.optimizers import AmpOptimWrapper
 from dinov3_mm.registry import OPTIM_WRAPPERS
+from dinov3_mm.utils.cpu_bf16 import FORCE_ENV
 
 pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason='checks the CPU-only behaviour')
 
 
-def test_cpu_amp_autocasts_to_bf16_and_updates():
+def test_cpu_amp_autocasts_to_bf16_and_updates(monkeypatch):
+    # where bf16 is emulated the wrapper falls back to fp32 unless forced
+    # (tests/utils/test_cpu_bf16.py); here it is bf16 on any CPU
+    monkeypatch.setenv(FORCE_ENV, 'force')
     model = torch.nn.Linear(4, 2)
     wrapper = OPTIM_WRAPPERS.build(
         dict(type='AmpOptimWrapper',

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from dinov3_mm.models.layers import Linear, linear
 from dinov3_mm.models.layers.linear import ONEDNN_LINEAR
+from dinov3_mm.utils.cpu_bf16 import cpu_has_native_bf16
 
 pytestmark = pytest.mark.skipif(
     not ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernel')
@@ -22,6 +23,10 @@ def test_fast_path_matches_reference_fp32(gelu):
     assert torch.allclose(out, ref, atol=1e-5)
 
 
+@pytest.mark.skipif(not cpu_has_native_bf16(),
+                    reason='oneDNN has bf16 kernels only with AVX-512 or '
+                    'AVX-NE-CONVERT (tests/utils/test_cpu_bf16.py covers the '
+                    'fallback)')
 def test_autocast_bf16_uses_cached_weight_and_tracks_updates():
     layer = Linear(48, 80)
     x = torch.randn(3, 48)

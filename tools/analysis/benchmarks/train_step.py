@@ -8,7 +8,9 @@ reference: the same uint8 batch stacked and normalised by hand,
 ``DINOv3ViTModel`` / ``DINOv3ConvNextModel`` (identical weights, written by
 our converter), the same pooled features, a ``nn.Linear`` head,
 cross-entropy, ``loss.backward()`` and ``torch.optim.AdamW`` with its
-defaults.
+defaults. With ``compile_backend`` ours is ``torch.compile``d the way
+mmengine's Runner does it for ``tools/train.py --compile`` (its
+``train_step``); the reference stays eager, as a plain loop is written.
 """
 import tempfile
 import functools
@@ -180,7 +182,9 @@ def benchmark_train_step(arch: str = 'small',
                          iters: int = 2,
                          warmup: int = 2,
                          threads: Optional[int] = None,
-                         fused: bool = True) -> Dict[str, object]:
+                         fused: bool = True,
+                         compile_backend: Optional[str] = None
+                         ) -> Dict[str, object]:
     """Time our step and the plain transformers step alternately.
 
     Each round runs ``iters`` steps of one, then of the other (the order
@@ -197,6 +201,9 @@ def benchmark_train_step(arch: str = 'small',
         warmup (int): Untimed steps of each first. Defaults to 2.
         threads (int, optional): ``torch.set_num_threads`` value.
         fused (bool): Our AdamW fused, as ``tools/train.py`` sets it.
+        compile_backend (str, optional): ``torch.compile`` our
+            ``train_step`` with this backend (e.g. ``'inductor'``); the
+            warm-up steps include the compilation.
 
     Returns:
         dict: img/s of both, the speed-up and the first-step losses.
@@ -204,6 +211,9 @@ def benchmark_train_step(arch: str = 'small',
     if threads:
         torch.set_num_threads(threads)
     ours, ref, head = build_models(arch, device)
+    if compile_backend:
+        ours.train_step = torch.compile(ours.train_step,
+                                        backend=compile_backend)
     images, labels = make_batch(batch_size, img_size, device)
     steps = {
         'ours': ours_step_fn(ours, images, labels, dtype, device, fused),
@@ -219,6 +229,7 @@ def benchmark_train_step(arch: str = 'small',
     return dict(
         arch=arch, dtype=dtype, device=device, batch_size=batch_size,
         img_size=img_size, threads=torch.get_num_threads(), fused=fused,
+        compile=compile_backend or '-',
         ours_img_s=round(batch_size / best['ours'], 2),
         hf_img_s=round(batch_size / best['hf'], 2),
         speedup=round(best['hf'] / best['ours'], 3),
@@ -229,5 +240,5 @@ def to_markdown(rows: List[Dict[str, object]]) -> str:
     """Render :func:`benchmark_train_step` rows as a markdown table."""
     return rows_to_markdown(rows, [
         'arch', 'dtype', 'device', 'batch_size', 'img_size', 'threads',
-        'fused', 'ours_img_s', 'hf_img_s', 'speedup', 'ours_loss0', 'hf_loss0'
+        'fused', 'compile', 'ours_img_s', 'hf_img_s', 'speedup', 'ours_loss0', 'hf_loss0'
     ])
