@@ -37,9 +37,16 @@ def native(monkeypatch):
     cpu_bf16._warn_once.cache_clear()
 
 
-def test_detection_matches_torch():
-    assert cpu_bf16.cpu_has_native_bf16() == bool(
-        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+def test_detection_predicts_whether_onednn_takes_bf16():
+    """What the detection is for: oneDNN's bf16 weight reorder (our linear
+    fast path) works exactly where it says bf16 is native."""
+    weight = torch.randn(8, 4).bfloat16()
+    if cpu_bf16.cpu_has_native_bf16():
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 2)
+        assert packed.dtype == torch.bfloat16
+    else:
+        with pytest.raises(RuntimeError, match='bf16 path needs'):
+            torch.ops.mkldnn._reorder_linear_weight(weight, 2)
 
 
 def test_parse_dtype():

@@ -3,11 +3,11 @@ from contextlib import contextmanager
 from typing import Optional, Union
 
 import torch
-from torch import nn
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)
 from mmengine.optim import AmpOptimWrapper as MMEngineAmpOptimWrapper
 from mmengine.optim import OptimWrapper
+from torch import nn
 
 from dinov3_mm.registry import OPTIM_WRAPPERS
 from dinov3_mm.utils.cpu_bf16 import effective_autocast_dtype

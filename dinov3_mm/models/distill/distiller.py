@@ -321,8 +321,7 @@ class DINOv3Distiller(BaseModel):
     def _run_teacher(self, images: Tensor
                      ) -> Tuple[Tensor, Optional[Tensor]]:
         images = self._resized(images, self.teacher_input_size)
-        with autocast_or_fp32(images.device.type,
-                              AUTOCAST_DTYPES.get(self.teacher_autocast),
+        with autocast_or_fp32(images.device.type, self.teacher_autocast,
                               'teacher_autocast'):
             glob, grid = extract_features(self.teacher_backbone,
                                           self.teacher_spec, images)
