@@ -17,7 +17,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
 from dinov3_mm.registry import MODELS
-from ..layers import Linear, linear
+from ..layers import DepthwiseConv2d, Linear, linear
 from . import hf_convnext
 from .base import DINOv3BackboneBase
 
@@ -73,7 +73,7 @@ class ConvNeXtBlock(nn.Module):
                  drop_path: float = 0.,
                  layer_scale_init_value: float = 1e-6) -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.dwconv = DepthwiseConv2d(dim, kernel_size=7)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pwconv1 = Linear(dim, 4 * dim)
         self.pwconv2 = Linear(4 * dim, dim)

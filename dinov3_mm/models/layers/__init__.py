@@ -1,5 +1,6 @@
 """Building blocks of the DINOv3 backbones."""
 from .attention import LinearKMaskedBias, SelfAttention, apply_rope
+from .depthwise_conv import DepthwiseConv2d
 from .linear import Linear, linear
 from .ffn import Mlp, SwiGLUFFN, build_ffn, swiglu_hidden_size
 from .layer_scale import LayerScale
@@ -8,7 +9,8 @@ from .ms_deform_attn import (MSDeformAttn, multi_scale_deformable_attention,
 from .rope import RopePositionEmbedding
 
 __all__ = [
-    'LinearKMaskedBias', 'SelfAttention', 'apply_rope', 'Linear', 'linear',
+    'LinearKMaskedBias', 'SelfAttention', 'apply_rope', 'DepthwiseConv2d',
+    'Linear', 'linear',
     'Mlp', 'SwiGLUFFN',
     'build_ffn', 'swiglu_hidden_size', 'LayerScale', 'RopePositionEmbedding',
     'MSDeformAttn', 'multi_scale_deformable_attention',
