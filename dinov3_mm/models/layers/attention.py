@@ -86,6 +86,13 @@ class SelfAttention(nn.Module):
                                   C // self.num_heads).permute(2, 0, 3, 1, 4)
         if rope is None:
             q, k, v = qkv.unbind(0)
+        elif torch.is_grad_enabled() and qkv.requires_grad:
+            # split and squeeze, not indexing (qkv[:2], qkv[2]): their
+            # backward concatenates, where indexing allocates and zero-fills
+            # a qkv-sized gradient per slice
+            qk, v = qkv.split((2, 1))
+            q, k = apply_rope(qk, rope).unbind(0)
+            v = v.squeeze(0)
         else:
             q, k = apply_rope(qkv[:2], rope).unbind(0)
             v = qkv[2]
@@ -93,6 +100,11 @@ class SelfAttention(nn.Module):
             q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         x = x.transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(x))
+
+
+def _autograd_or_tracing(x: Tensor) -> bool:
+    return torch.jit.is_tracing() or (torch.is_grad_enabled()
+                                      and x.requires_grad)
 
 
 def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
@@ -106,7 +118,8 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
     backward is cheaper than that of slice assignment.
 
     Args:
-        qk (Tensor): ``[2, B, heads, N, head_dim]`` queries and keys.
+        qk (Tensor): ``[..., N, head_dim]``: stacked queries and keys
+            ``[2, B, heads, N, head_dim]``, or either of them.
         rope (tuple[Tensor, Tensor]): ``(sin, cos)``, each ``[HW, head_dim]``
             with ``HW <= N``; the first ``N - HW`` tokens are prefix tokens.
 
@@ -120,14 +133,16 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
                          f'{qk.shape[-2]} tokens were given.')
     half = qk.shape[-1] // 2
     sin, cos = sin[:, :half], cos[:, :half]
-    x1, x2 = qk[..., prefix:, :half], qk[..., prefix:, half:]
-    if torch.jit.is_tracing() or (torch.is_grad_enabled()
-                                  and qk.requires_grad):
+    if _autograd_or_tracing(qk):
         # ONNX: concatenation instead of slice assignment (ScatterND, slow);
-        # autograd: the backward of a concatenation only slices the
-        # gradient, where slice assignment clones and zero-fills it per slice
+        # autograd: split and concatenation are each other's backward, where
+        # slicing or slice assignment clones and zero-fills it per slice
+        prefix_tokens, patches = qk.split(
+            (prefix, qk.shape[-2] - prefix), -2)
+        x1, x2 = patches.split(half, -1)
         rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), -1)
-        return torch.cat((qk[..., :prefix, :], rotated.to(qk.dtype)), -2)
+        return torch.cat((prefix_tokens, rotated.to(qk.dtype)), -2)
+    x1, x2 = qk[..., prefix:, :half], qk[..., prefix:, half:]
     out = torch.empty(qk.shape, dtype=qk.dtype, device=qk.device)
     out[..., :prefix, :] = qk[..., :prefix, :]
     # type promotion computes these in the tables' dtype (fp32)

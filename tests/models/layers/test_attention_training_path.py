@@ -51,3 +51,26 @@ def test_self_attention_training_matches_inference_and_reference():
     g_ref, = torch.autograd.grad(ref, x, grad)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def _backward_node_names(tensor):
+    names, stack, seen = set(), [tensor.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_training_path_backward_does_not_scatter_into_zeros():
+    """Indexing (qkv[2], qk[..., :half]) has a backward that allocates a
+    zero gradient of the whole input per slice; split and squeeze do not."""
+    attn = SelfAttention(64, 2, mask_k_bias=True)
+    rope = RopePositionEmbedding(embed_dim=64, num_heads=2)(3, 4)
+    out = attn(torch.randn(2, 5 + 12, 64, requires_grad=True), rope)
+    names = _backward_node_names(out)
+    assert {'SplitWithSizesBackward0', 'SqueezeBackward1'} <= names
+    assert not names & {'SliceBackward0', 'SelectBackward0'}, names
