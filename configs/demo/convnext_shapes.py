@@ -50,12 +50,17 @@ train_pipeline = [
     dict(type='PackClsInputs'),
 ]
 test_pipeline = [decoded, dict(type='PackClsInputs')]
-# one worker, kept across epochs (so is its decoded-image cache)
-train_dataloader = dict(batch_size=16, num_workers=1, persistent_workers=True,
+# Loaded in the training process (num_workers=0), which keeps the decoded
+# images: augmenting 16 cached 64 px images takes about 6 ms, while a data
+# worker process competes with the two training threads for the two cores
+# (0.063 s a step with one worker, 0.053 s without, on an AVX2 machine).
+train_dataloader = dict(batch_size=16, num_workers=0,
+                        persistent_workers=False,
                         dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=32, num_workers=1, persistent_workers=True,
+val_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
                       dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(batch_size=32, num_workers=1,
+test_dataloader = dict(batch_size=32, num_workers=0,
+                       persistent_workers=False,
                        dataset=dict(pipeline=test_pipeline))
 val_evaluator = dict(type='ClsMetric', topk=(1, ))
 test_evaluator = val_evaluator

@@ -46,7 +46,9 @@ class CachedTransforms(BaseTransform):
     deep copy of them into the sample's new results, so per-call keys
     (``sample_idx``) stay current and later in-place augmentations never
     change the cache. Every data loader worker keeps its own cache, filled
-    during the first epoch, so use ``persistent_workers=True``.
+    during the first epoch, so use ``persistent_workers=True``, or
+    ``num_workers=0`` (one cache, in the training process) where the rest of
+    the pipeline is cheap.
 
     The cache stops growing (it never evicts) once ``max_bytes`` of arrays
     are stored; the remaining samples are then computed every time.
