@@ -95,3 +95,19 @@ def test_train_args_are_merged_into_config(tiny_config, repo_root,
     cfg = train.merge_args(
         Config.fromfile(str(tiny_config), import_custom_modules=False), args)
     assert cfg.resume is True and cfg.load_from is None
+
+
+def test_train_keeps_freed_memory_before_running(tiny_config, repo_root,
+                                                 tmp_path, monkeypatch):
+    """tools/train.py sets malloc up (README, `--compile` paragraph) before
+    the runner allocates anything."""
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    monkeypatch.syspath_prepend(str(tiny_config.parent))  # custom_imports
+    train = _import_tool(repo_root, 'train')
+    calls = []
+    monkeypatch.setattr(train, 'retain_freed_memory',
+                        lambda: calls.append('retain_freed_memory'))
+    monkeypatch.setattr(train, 'run_or_exit',
+                        lambda cfg, mode: calls.append(mode))
+    train.main([str(tiny_config), '--work-dir', str(tmp_path / 'work')])
+    assert calls == ['retain_freed_memory', 'train']

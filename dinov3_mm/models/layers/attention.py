@@ -102,11 +102,6 @@ class SelfAttention(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-def _autograd_or_tracing(x: Tensor) -> bool:
-    return torch.jit.is_tracing() or (torch.is_grad_enabled()
-                                      and x.requires_grad)
-
-
 def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
     """Rotate the trailing patch tokens of stacked queries and keys.
 
@@ -133,7 +128,8 @@ def apply_rope(qk: Tensor, rope: Tuple[Tensor, Tensor]) -> Tensor:
                          f'{qk.shape[-2]} tokens were given.')
     half = qk.shape[-1] // 2
     sin, cos = sin[:, :half], cos[:, :half]
-    if _autograd_or_tracing(qk):
+    if torch.jit.is_tracing() or (torch.is_grad_enabled()
+                                  and qk.requires_grad):
         # ONNX: concatenation instead of slice assignment (ScatterND, slow);
         # autograd: split and concatenation are each other's backward, where
         # slicing or slice assignment clones and zero-fills it per slice
