@@ -3,8 +3,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import importlib
+
 from dinov3_mm.models.layers import Linear, linear
 from dinov3_mm.models.layers.linear import ONEDNN_LINEAR
+
+# the package exports the function ``linear`` under the module's name
+linear_module = importlib.import_module('dinov3_mm.models.layers.linear')
 from dinov3_mm.utils.cpu_bf16 import cpu_has_native_bf16
 
 pytestmark = pytest.mark.skipif(
@@ -12,7 +17,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize('gelu', [False, True])
-def test_fast_path_matches_reference_fp32(gelu):
+def test_fast_path_matches_reference_fp32(gelu, monkeypatch):
+    monkeypatch.setattr(linear_module, 'onednn_fp32_is_faster', lambda: True)
     layer = Linear(48, 80)
     x = torch.randn(2, 7, 48)
     ref = F.linear(x, layer.weight, layer.bias)
@@ -42,6 +48,28 @@ def test_autocast_bf16_uses_cached_weight_and_tracks_updates():
     assert first.dtype == ref.dtype == torch.bfloat16
     assert torch.allclose(first.float(), ref.float(), atol=0.05)
     assert not torch.allclose(first.float(), second.float(), atol=0.05)
+
+
+@pytest.mark.parametrize('capability, onednn', [('AVX512', True),
+                                                ('AVX2', False),
+                                                ('DEFAULT', False)])
+def test_fp32_takes_onednn_only_where_it_is_faster(capability, onednn,
+                                                   monkeypatch):
+    """oneDNN's fp32 kernel beat addmm with AVX-512 and lost to it on an
+    AVX2-only CPU; the choice follows the CPU, values stay the same."""
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability',
+                        lambda: capability)
+    linear_module.onednn_fp32_is_faster.cache_clear()
+    try:
+        layer = Linear(16, 8)
+        x = torch.randn(5, 16)
+        with torch.no_grad():
+            assert linear_module._fast_path(x, layer.weight) is onednn
+            out = linear(x, layer, gelu=True)
+        assert torch.allclose(out, F.gelu(F.linear(x, layer.weight,
+                                                   layer.bias)), atol=1e-5)
+    finally:
+        linear_module.onednn_fp32_is_faster.cache_clear()
 
 
 def test_autograd_takes_the_differentiable_path():
