@@ -36,6 +36,11 @@ def parse_args(argv=None):
                         help='forward passes per round')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch default)')
+    parser.add_argument('--floor', action='store_true',
+                        help="also report the compute floor: the reference "
+                        "pass's matrix FLOPs at this machine's best GEMM "
+                        'rate, and the largest speed-up the same '
+                        'computation allows (max_speedup)')
     parser.add_argument('--markdown', action='store_true',
                         help='print a markdown table instead of JSON lines')
     return parser.parse_args(argv)
@@ -53,7 +58,7 @@ def main(argv=None) -> int:
             row = benchmark_vit_vs_hf(
                 arch, dtype, device=device, batch_size=batch_size,
                 img_size=args.img_size, rounds=args.rounds, iters=args.iters,
-                threads=args.threads)
+                threads=args.threads, floor=args.floor)
             rows.append(row)
             if not args.markdown:
                 print(json.dumps(row), flush=True)

@@ -11,6 +11,10 @@ Example::
 
     python tools/analysis/benchmark_train_step.py --archs small base \
         convnext_tiny --dtypes fp32 bf16 --batch-size 16 --markdown
+
+``--floor`` adds the compute floor: the step's matrix FLOPs at this
+machine's best GEMM rate, and so the largest speed-up over the reference
+that the same computation allows.
 """
 import argparse
 import json
@@ -47,6 +51,11 @@ def parse_args(argv=None):
                         help="torch.compile our train_step as "
                         "tools/train.py --compile does (default backend: "
                         "inductor); the reference stays eager")
+    parser.add_argument('--floor', action='store_true',
+                        help="also report the compute floor: the reference "
+                        "step's matrix FLOPs at this machine's best GEMM "
+                        'rate, and the largest speed-up the same '
+                        'computation allows (max_speedup)')
     parser.add_argument('--markdown', action='store_true',
                         help='print a markdown table instead of JSON lines')
     return parser.parse_args(argv)
@@ -61,7 +70,8 @@ def main(argv=None) -> int:
                 arch, dtype, device=args.device, batch_size=args.batch_size,
                 img_size=args.img_size, rounds=args.rounds, iters=args.iters,
                 warmup=args.warmup, threads=args.threads,
-                fused=not args.no_fused, compile_backend=args.compile)
+                fused=not args.no_fused, compile_backend=args.compile,
+                floor=args.floor)
             rows.append(row)
             if not args.markdown:
                 print(json.dumps(row), flush=True)

@@ -8,6 +8,7 @@ import torch
 
 from .common import (BENCH_DTYPES, autocast, read_status_mib,
                      reset_peak_rss_mib, rows_to_markdown, sync)
+from .compute_floor import floor_columns, floor_columns_in
 
 
 def _build_pair(arch: str, device: str):
@@ -92,7 +93,8 @@ def benchmark_vit_vs_hf(arch: str,
                         rounds: int = 5,
                         iters: int = 5,
                         threads: Optional[int] = None,
-                        measure_memory: bool = True) -> Dict[str, object]:
+                        measure_memory: bool = True,
+                        floor: bool = False) -> Dict[str, object]:
     """Time our ViT and the HF model alternately; report img/s and speed-up.
 
     Args:
@@ -107,6 +109,8 @@ def benchmark_vit_vs_hf(arch: str,
         iters (int): Passes per round.
         threads (int, optional): ``torch.set_num_threads`` value.
         measure_memory (bool): Also measure peak memory (in subprocesses).
+        floor (bool): Also report the compute floor of the reference's
+            forward pass (see :func:`.compute_floor.floor_columns`).
 
     Returns:
         dict: arch, dtype, device, batch, img/s of both, speed-up, peak MiB.
@@ -137,6 +141,10 @@ def benchmark_vit_vs_hf(arch: str,
         hf_img_s=round(batch_size / best['hf'], 2),
         speedup=round(best['hf'] / best['ours'], 3),
     )
+    if floor:
+        row.update(floor_columns(lambda: _time(fns['hf'], x, 1, device,
+                                               cast),
+                                 best['hf'], batch_size, dtype, device))
     if measure_memory:
         del ours, ref
         for which in ('ours', 'hf'):
@@ -151,4 +159,4 @@ def to_markdown(rows: List[Dict[str, object]]) -> str:
     return rows_to_markdown(rows, [
         'arch', 'dtype', 'device', 'batch_size', 'img_size', 'threads',
         'ours_img_s', 'hf_img_s', 'speedup', 'ours_peak_mib', 'hf_peak_mib'
-    ])
+    ] + floor_columns_in(rows))

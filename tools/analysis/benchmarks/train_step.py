@@ -28,6 +28,7 @@ from dinov3_mm.structures import DataSample
 
 from .common import (BENCH_DTYPES, autocast, best_of_alternating,
                      rows_to_markdown, sync)
+from .compute_floor import floor_columns, floor_columns_in
 
 NUM_CLASSES = 10
 LR = 1e-4
@@ -183,8 +184,8 @@ def benchmark_train_step(arch: str = 'small',
                          warmup: int = 2,
                          threads: Optional[int] = None,
                          fused: bool = True,
-                         compile_backend: Optional[str] = None
-                         ) -> Dict[str, object]:
+                         compile_backend: Optional[str] = None,
+                         floor: bool = False) -> Dict[str, object]:
     """Time our step and the plain transformers step alternately.
 
     Each round runs ``iters`` steps of one, then of the other (the order
@@ -204,6 +205,11 @@ def benchmark_train_step(arch: str = 'small',
         compile_backend (str, optional): ``torch.compile`` our
             ``train_step`` with this backend (e.g. ``'inductor'``); the
             warm-up steps include the compilation.
+        floor (bool): Also report the compute floor: the reference step's
+            matrix FLOPs at this machine's best ``torch.mm`` rate in the
+            step's dtype (``floor_img_s``), and the largest speed-up over
+            the reference that any implementation of the same computation
+            could show (``max_speedup``).
 
     Returns:
         dict: img/s of both, the speed-up and the first-step losses.
@@ -226,6 +232,8 @@ def benchmark_train_step(arch: str = 'small',
     best = best_of_alternating(
         {name: functools.partial(_timed, step, iters, device)
          for name, step in steps.items()}, rounds)
+    extra = floor_columns(steps['hf'], best['hf'], batch_size, dtype,
+                          device) if floor else {}
     return dict(
         arch=arch, dtype=dtype, device=device, batch_size=batch_size,
         img_size=img_size, threads=torch.get_num_threads(), fused=fused,
@@ -233,12 +241,14 @@ def benchmark_train_step(arch: str = 'small',
         ours_img_s=round(batch_size / best['ours'], 2),
         hf_img_s=round(batch_size / best['hf'], 2),
         speedup=round(best['hf'] / best['ours'], 3),
-        ours_loss0=round(first['ours'], 4), hf_loss0=round(first['hf'], 4))
+        ours_loss0=round(first['ours'], 4), hf_loss0=round(first['hf'], 4),
+        **extra)
 
 
 def to_markdown(rows: List[Dict[str, object]]) -> str:
     """Render :func:`benchmark_train_step` rows as a markdown table."""
     return rows_to_markdown(rows, [
         'arch', 'dtype', 'device', 'batch_size', 'img_size', 'threads',
-        'fused', 'compile', 'ours_img_s', 'hf_img_s', 'speedup', 'ours_loss0', 'hf_loss0'
-    ])
+        'fused', 'compile', 'ours_img_s', 'hf_img_s', 'speedup', 'ours_loss0',
+        'hf_loss0'
+    ] + floor_columns_in(rows))
