@@ -9,7 +9,7 @@ Examples::
 
 As ``tools/train.py`` does, the tool has glibc's malloc keep freed memory
 (:func:`dinov3_mm.utils.malloc.retain_freed_memory`; ViT-S/16 inference on
-the CPU about 8 % faster); ``DINOV3_MM_MALLOC=default`` turns it off.
+the CPU 6-11 % faster); ``DINOV3_MM_MALLOC=default`` turns it off.
 """
 import argparse
 import os
