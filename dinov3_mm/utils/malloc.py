@@ -1,4 +1,4 @@
-"""Keep freed CPU memory in the process for the next training step.
+"""Keep freed CPU memory in the process for the next step or batch.
 
 glibc's malloc serves blocks above its mmap threshold (at most 32 MiB) with
 fresh ``mmap`` pages and returns the top of its heap to the system once
@@ -10,7 +10,7 @@ kernel.
 :func:`retain_freed_memory` makes malloc take every block from its heap and
 keep freed memory there, as PyTorch's CUDA caching allocator does on a GPU.
 Peak memory stays what the step needs; the process just does not hand it
-back between steps.
+back between steps. Inference passes gain the same way.
 """
 import ctypes
 import functools
@@ -48,7 +48,8 @@ def retain_freed_memory() -> bool:
     Disables ``mmap`` for large blocks (``M_MMAP_MAX=0``) and sets the trim
     threshold to 2 GiB - 1, the largest ``mallopt`` accepts. Applies to the
     allocations made afterwards, in this process and in the processes it
-    forks (data loader workers). Call it once, before training.
+    forks (data loader workers). Call it once, before training or
+    inference starts (``tools/train.py``, ``test.py`` and ``infer.py`` do).
 
     Returns:
         bool: Whether the setting was applied: False where the C library is

@@ -1,16 +1,16 @@
 """The oneDNN inference path of linear layers agrees with F.linear."""
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-import importlib
-
 from dinov3_mm.models.layers import Linear, linear
 from dinov3_mm.models.layers.linear import ONEDNN_LINEAR
+from dinov3_mm.utils.cpu_bf16 import cpu_has_native_bf16
 
 # the package exports the function ``linear`` under the module's name
 linear_module = importlib.import_module('dinov3_mm.models.layers.linear')
-from dinov3_mm.utils.cpu_bf16 import cpu_has_native_bf16
 
 pytestmark = pytest.mark.skipif(
     not ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernel')

@@ -36,13 +36,13 @@ def _cpu_flash_attention_backward_flops(grad_out, query, key, value, *args,
     return sdpa_backward_flop_count(grad_out, query, key, value)
 
 
-def _convolution_backward_flops(grad_out, input, weight, bias_sizes, stride,
+def _convolution_backward_flops(grad_out, x, weight, bias_sizes, stride,
                                 padding, dilation, transposed, output_padding,
                                 groups, output_mask, out_shape=None) -> int:
     # Each gradient (input, weight) costs what the forward convolution does:
     # 2 FLOPs x output (input if transposed) elements x weight[1:] elements,
     # weight.shape[1] being the channels per group.
-    forward = 2 * math.prod(input if transposed else grad_out) * math.prod(
+    forward = 2 * math.prod(x if transposed else grad_out) * math.prod(
         weight[1:])
     return forward * (int(output_mask[0]) + int(output_mask[1]))
 
